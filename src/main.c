@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* meshboot: put a VM or bare-metal host into an Istio mesh at first boot.
+ * main() parses arguments into struct args; run() is the flat list of
+ * steps for the chosen command. */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "config-parse.h"
+#include "log.h"
+#include "plan.h"
+#include "source.h"
+
+enum command { CMD_NONE, CMD_VALIDATE, CMD_PLAN };
+enum format { FORMAT_TEXT, FORMAT_JSON };
+
+struct args {
+	enum command cmd;
+	enum format format;
+	const char *root;
+	const char *config;
+	const char *cmdline;
+};
+
+static void help(FILE *f)
+{
+	fprintf(f,
+	        "Usage: meshboot [OPTIONS] COMMAND\n"
+	        "\n"
+	        "Put this host into an Istio service mesh from its cloud-init user-data.\n"
+	        "\n"
+	        "Commands:\n"
+	        "  validate          parse and check the configuration; change nothing\n"
+	        "  plan              print every step a run would take, in order\n"
+	        "\n"
+	        "Options:\n"
+	        "  -c, --config SOURCE  configuration: a path, or - for stdin (default: the kernel\n"
+	        "                       command line meshboot.config=, " SOURCE_ETC ",\n"
+	        "                       " SOURCE_CLOUD_INIT ")\n"
+	        "      --root DIR       operate on the tree at DIR instead of /\n"
+	        "      --cmdline FILE   read the kernel command line from FILE (default /proc/cmdline)\n"
+	        "      --format FORMAT  text (default) or json\n"
+	        "  -v, --verbose        more messages\n"
+	        "  -q, --quiet          errors only\n"
+	        "  -h, --help           this help\n"
+	        "  -V, --version        print the version\n"
+	        "\n"
+	        "Exit status: 0 ok, 64 usage, 65 invalid configuration, 66 no configuration,\n"
+	        "69 unavailable, 70 internal error, 71 system error, 74 I/O error.\n"
+	        "See meshboot(8) and meshboot.yaml(5).\n");
+}
+
+/* Map a negative errno from a step to a sysexits.h status. */
+static int exit_status(int r)
+{
+	switch (-r) {
+	case 0: return EX_OK;
+	case EBADMSG: return EX_DATAERR;
+	case ENOENT: case EISDIR: case EFBIG: case ELOOP: return EX_NOINPUT;
+	case EPROTONOSUPPORT: return EX_UNAVAILABLE;
+	case ENOMEM: return EX_OSERR;
+	case EACCES: case EPERM: return EX_NOPERM;
+	case EIO: return EX_IOERR;
+	default: return EX_SOFTWARE;
+	}
+}
+
+/* Step: find, read and validate the configuration.  Logs every problem. */
+static int config_load(const struct args *a, struct config *c, struct config_source *src)
+{
+	struct strbuf why;
+	sb_init(&why);
+	int r = source_load(a->root, a->config, a->cmdline, src, &why);
+	if (r < 0) {
+		log_error("%s", why.buf ? why.buf : strerror(-r));
+		sb_free(&why);
+		return r;
+	}
+	sb_free(&why);
+	log_debug("configuration from %s: %s (%zu bytes)", src->origin, src->name, src->len);
+
+	struct diag_list d = { 0 };
+	r = config_parse_buffer(src->name, src->data, src->len, c, &d);
+	if (r < 0) {
+		struct strbuf out;
+		sb_init(&out);
+		diag_render(&d, &out);
+		if (out.buf)
+			log_raw(out.buf);
+		if (r == -EBADMSG)
+			log_error("%s: invalid configuration (%u error%s)", src->name, d.n + d.dropped,
+			          d.n + d.dropped == 1 ? "" : "s");
+		else
+			log_error("%s: %s", src->name, strerror(-r));
+		sb_free(&out);
+	}
+	diag_list_free(&d);
+	return r;
+}
+
+static int print_buffer(struct strbuf *sb)
+{
+	if (sb_ok(sb) < 0)
+		return -ENOMEM;
+	if (sb->len && fwrite(sb->buf, 1, sb->len, stdout) != sb->len)
+		return -EIO;
+	return fflush(stdout) == 0 ? 0 : -EIO;
+}
+
+/* Step: print the plan. */
+static int plan_print(const struct args *a, const struct config *c)
+{
+	struct plan p;
+	int r = plan_build(c, a->root, &p);
+	if (r < 0) {
+		log_error("cannot build the plan: %s", strerror(-r));
+		return r;
+	}
+	struct strbuf sb;
+	sb_init(&sb);
+	r = a->format == FORMAT_JSON ? plan_render_json(&p, &sb) : plan_render_text(&p, &sb);
+	if (r == 0)
+		r = print_buffer(&sb);
+	if (r < 0)
+		log_error("cannot print the plan: %s", strerror(-r));
+	sb_free(&sb);
+	plan_free(&p);
+	return r;
+}
+
+/* Step: report a valid configuration. */
+static int validate_report(const struct args *a, const struct config *c, const struct config_source *src)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	if (a->format == FORMAT_JSON) {
+		sb_puts(&sb, "{\"valid\":true,\"source\":");
+		sb_json_str(&sb, src->name);
+		sb_puts(&sb, ",\"roles\":[");
+		bool first = true;
+		for (int r = 0; r < ROLE_MAX; r++) {
+			if (!c->roles[r])
+				continue;
+			sb_puts(&sb, first ? "" : ",");
+			sb_json_str(&sb, role_name((enum role)r));
+			first = false;
+		}
+		sb_puts(&sb, "]}\n");
+	} else if (log_get_max_level() >= LOG_LEVEL_INFO) {
+		sb_printf(&sb, "%s: valid (roles:", src->name);
+		for (int r = 0; r < ROLE_MAX; r++)
+			if (c->roles[r])
+				sb_printf(&sb, " %s", role_name((enum role)r));
+		sb_puts(&sb, ")\n");
+	}
+	int r = print_buffer(&sb);
+	sb_free(&sb);
+	return r;
+}
+
+static int run(const struct args *a)
+{
+	struct config c;
+	struct config_source src;
+	config_init(&c);
+	int r = config_load(a, &c, &src);
+	if (r >= 0) {
+		switch (a->cmd) {
+		case CMD_VALIDATE:
+			r = validate_report(a, &c, &src);
+			break;
+		case CMD_PLAN:
+			r = plan_print(a, &c);
+			break;
+		default:
+			r = -EINVAL;
+		}
+	}
+	source_free(&src);
+	config_free(&c);
+	return exit_status(r);
+}
+
+static int args_parse(int argc, char **argv, struct args *a)
+{
+	enum { OPT_ROOT = 0x100, OPT_FORMAT, OPT_CMDLINE };
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ NULL, 0, NULL, 0 }
+	};
+	int o;
+	*a = (struct args){ .root = "/" };
+	while ((o = getopt_long(argc, argv, "hVvqc:", opts, NULL)) != -1) {
+		switch (o) {
+		case 'h':
+			help(stdout);
+			return 0;
+		case 'V':
+			printf("meshboot %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'v':
+			log_set_max_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'q':
+			log_set_max_level(LOG_LEVEL_ERR);
+			break;
+		case 'c':
+			a->config = optarg;
+			break;
+		case OPT_ROOT:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "meshboot: --root needs an absolute path\n");
+				return -EINVAL;
+			}
+			a->root = optarg;
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "text") == 0)
+				a->format = FORMAT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				a->format = FORMAT_JSON;
+			else {
+				fprintf(stderr, "meshboot: --format takes text or json\n");
+				return -EINVAL;
+			}
+			break;
+		case OPT_CMDLINE:
+			a->cmdline = optarg;
+			break;
+		default:
+			fprintf(stderr, "Try 'meshboot --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "meshboot: no command given (validate, plan). Try 'meshboot --help'.\n");
+		return -EINVAL;
+	}
+	const char *cmd = argv[optind++];
+	if (strcmp(cmd, "validate") == 0)
+		a->cmd = CMD_VALIDATE;
+	else if (strcmp(cmd, "plan") == 0)
+		a->cmd = CMD_PLAN;
+	else {
+		fprintf(stderr, "meshboot: unknown command \"%.60s\" (validate, plan). Try 'meshboot --help'.\n", cmd);
+		return -EINVAL;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "meshboot: %s takes no arguments\n", cmd);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	int r = args_parse(argc, argv, &a);
+	if (r <= 0)
+		return r < 0 ? EX_USAGE : EX_OK;
+	return run(&a);
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "source.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "userdata.h"
+
+void source_free(struct config_source *s)
+{
+	free(s->name);
+	free(s->data);
+	free(s->origin);
+	memset(s, 0, sizeof(*s));
+}
+
+char *cmdline_get(const char *cmdline, const char *key)
+{
+	size_t kl = strlen(key);
+	char *found = NULL;
+	const char *p = cmdline;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		/* One word; double quotes group spaces, as the kernel does. */
+		struct strbuf w;
+		sb_init(&w);
+		bool q = false;
+		for (; *p && (q || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+			if (*p == '"')
+				q = !q;
+			else
+				sb_putc(&w, *p);
+		}
+		if (w.buf && strncmp(w.buf, key, kl) == 0 && w.buf[kl] == '=') {
+			free(found);
+			found = strdup(w.buf + kl + 1);
+		}
+		sb_free(&w);
+	}
+	return found;
+}
+
+static bool is_url(const char *s)
+{
+	return str_has_prefix(s, "http://") || str_has_prefix(s, "https://") || str_has_prefix(s, "file://") ||
+	       str_has_prefix(s, "ftp://") || str_has_prefix(s, "tftp://");
+}
+
+static int load_path(const char *root, const char *path, bool in_root, struct config_source *out,
+                     struct strbuf *why)
+{
+	_cleanup_free_ char *full = in_root ? path_in_root(root, path) : strdup(path);
+	if (!full)
+		return -ENOMEM;
+	int r = file_read_all(full, USERDATA_MAX, &out->data, &out->len);
+	if (r == -EFBIG)
+		sb_printf(why, "%s: larger than %u bytes; refused", full, USERDATA_MAX);
+	else if (r < 0)
+		sb_printf(why, "%s: %s", full, strerror(-r));
+	if (r < 0)
+		return r;
+	out->name = strdup(full);
+	return out->name ? 0 : -ENOMEM;
+}
+
+static int load_one(const char *root, const char *src, bool in_root, struct config_source *out,
+                    struct strbuf *why)
+{
+	if (strcmp(src, "-") == 0) {
+		int r = fd_read_all(STDIN_FILENO, USERDATA_MAX, &out->data, &out->len);
+		if (r == -EFBIG)
+			sb_printf(why, "<stdin>: larger than %u bytes; refused", USERDATA_MAX);
+		else if (r < 0)
+			sb_printf(why, "<stdin>: %s", strerror(-r));
+		if (r < 0)
+			return r;
+		out->name = strdup("<stdin>");
+		return out->name ? 0 : -ENOMEM;
+	}
+	if (is_url(src)) {
+		sb_printf(why, "%.200s: configuration URLs need the fetcher, which this build does not have yet", src);
+		return -EPROTONOSUPPORT;
+	}
+	return load_path(root, src, in_root, out, why);
+}
+
+int source_load(const char *root, const char *explicit, const char *cmdline_path,
+                struct config_source *out, struct strbuf *why)
+{
+	memset(out, 0, sizeof(*out));
+	int r;
+	if (explicit) {
+		/* --config paths are the operator's, relative to the cwd, not --root. */
+		r = load_one(root, explicit, false, out, why);
+		if (r == 0)
+			out->origin = strdup("--config");
+		return r;
+	}
+
+	_cleanup_free_ char *cl = NULL;
+	size_t cll = 0;
+	_cleanup_free_ char *clp = cmdline_path ? strdup(cmdline_path) : path_in_root(root, SOURCE_CMDLINE);
+	if (!clp)
+		return -ENOMEM;
+	r = file_read_all(clp, 65536, &cl, &cll);
+	if (r < 0 && r != -ENOENT) {
+		sb_printf(why, "%s: %s", clp, strerror(-r));
+		return r;
+	}
+	if (r == 0) {
+		_cleanup_free_ char *v = cmdline_get(cl, "meshboot.config");
+		if (v) {
+			r = load_one(root, v, true, out, why);
+			if (r == 0)
+				out->origin = strdup("kernel command line");
+			return r;
+		}
+	}
+
+	static const char *const order[] = { SOURCE_ETC, SOURCE_CLOUD_INIT };
+	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		r = load_path(root, order[i], true, out, why);
+		if (r == 0) {
+			out->origin = strdup(i == 0 ? "meshboot configuration file" : "cloud-init user-data");
+			return 0;
+		}
+		if (r != -ENOENT)
+			return r;
+		sb_free(why);
+	}
+	_cleanup_free_ char *a = path_in_root(root, SOURCE_ETC);
+	_cleanup_free_ char *b = path_in_root(root, SOURCE_CLOUD_INIT);
+	sb_printf(why, "no configuration found: looked at meshboot.config= on the kernel command line (%s), %s and %s",
+	          clp, a ? a : SOURCE_ETC, b ? b : SOURCE_CLOUD_INIT);
+	return -ENOENT;
+}

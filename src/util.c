@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void sb_init(struct strbuf *sb) { memset(sb, 0, sizeof(*sb)); }
+
+void sb_free(struct strbuf *sb)
+{
+	free(sb->buf);
+	sb_init(sb);
+}
+
+static bool sb_grow(struct strbuf *sb, size_t extra)
+{
+	if (sb->oom)
+		return false;
+	if (sb->len + extra + 1 <= sb->cap)
+		return true;
+	size_t cap = sb->cap ? sb->cap : 256;
+	while (cap < sb->len + extra + 1) {
+		if (cap > SIZE_MAX / 2) {
+			sb->oom = true;
+			return false;
+		}
+		cap *= 2;
+	}
+	char *n = realloc(sb->buf, cap);
+	if (!n) {
+		sb->oom = true;
+		return false;
+	}
+	sb->buf = n;
+	sb->cap = cap;
+	return true;
+}
+
+void sb_append(struct strbuf *sb, const char *s, size_t n)
+{
+	if (!sb_grow(sb, n))
+		return;
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+}
+
+void sb_puts(struct strbuf *sb, const char *s) { sb_append(sb, s, strlen(s)); }
+void sb_putc(struct strbuf *sb, char c) { sb_append(sb, &c, 1); }
+
+void sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap)
+{
+	va_list aq;
+	va_copy(aq, ap);
+	int n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0) {
+		sb->oom = true;
+		return;
+	}
+	if (!sb_grow(sb, (size_t)n))
+		return;
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	sb->len += (size_t)n;
+}
+
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vprintf(sb, fmt, ap);
+	va_end(ap);
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+	if (s[0] < 0x80)
+		return 1;
+	size_t n;
+	uint32_t cp;
+	if ((s[0] & 0xe0) == 0xc0) { n = 2; cp = s[0] & 0x1f; }
+	else if ((s[0] & 0xf0) == 0xe0) { n = 3; cp = s[0] & 0x0f; }
+	else if ((s[0] & 0xf8) == 0xf0) { n = 4; cp = s[0] & 0x07; }
+	else return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void sb_json_str(struct strbuf *sb, const char *s)
+{
+	sb_putc(sb, '"');
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		if (*p == '"' || *p == '\\') {
+			sb_putc(sb, '\\');
+			sb_putc(sb, (char)*p++);
+		} else if (*p == '\n') {
+			sb_puts(sb, "\\n"); p++;
+		} else if (*p == '\t') {
+			sb_puts(sb, "\\t"); p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			sb_printf(sb, "\\u%04x", *p++);
+		} else {
+			size_t n = utf8_seq_len(p);
+			if (n == 0) {
+				sb_puts(sb, "\\ufffd");
+				p++;
+			} else {
+				sb_append(sb, (const char *)p, n);
+				p += n;
+			}
+		}
+	}
+	sb_putc(sb, '"');
+}
+
+int sb_ok(const struct strbuf *sb) { return sb->oom ? -ENOMEM : 0; }
+
+char *sb_steal(struct strbuf *sb)
+{
+	char *r = sb->oom ? NULL : sb->buf;
+	if (!r && !sb->oom)
+		r = strdup("");
+	if (sb->oom)
+		free(sb->buf);
+	sb_init(sb);
+	return r;
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool str_has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+char *xstrdup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+char *path_in_root(const char *root, const char *abs_path)
+{
+	char *r = NULL;
+	if (!root || strcmp(root, "/") == 0)
+		return strdup(abs_path);
+	size_t rl = strlen(root);
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	if (asprintf(&r, "%.*s%s%s", (int)rl, root, abs_path[0] == '/' ? "" : "/", abs_path) < 0)
+		return NULL;
+	return r;
+}
+
+int fd_read_all(int fd, size_t max, char **out, size_t *out_len)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			sb_free(&sb);
+			return r;
+		}
+		if (n == 0)
+			break;
+		if (sb.len + (size_t)n > max) {
+			sb_free(&sb);
+			return -EFBIG;
+		}
+		sb_append(&sb, buf, (size_t)n);
+	}
+	size_t len = sb.len;
+	char *r = sb_steal(&sb);
+	if (!r)
+		return -ENOMEM;
+	*out = r;
+	*out_len = len;
+	return 0;
+}
+
+int file_read_all(const char *path, size_t max, char **out, size_t *out_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		return -EINVAL;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+		return -EFBIG;
+	return fd_read_all(fd, max, out, out_len);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Small shared helpers: cleanup attributes, a growable string buffer,
+ * root-relative file access.  Error convention everywhere in meshboot:
+ * functions return >= 0 on success and a negative errno on failure. */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
+static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_close_ __attribute__((cleanup(closep)))
+#define _cleanup_fclose_ __attribute__((cleanup(fclosep)))
+
+/* Growable NUL-terminated buffer.  On allocation failure the buffer
+ * remembers it (oom) and later appends are no-ops; check sb_ok() once. */
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+
+void sb_init(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+void sb_append(struct strbuf *sb, const char *s, size_t n);
+void sb_puts(struct strbuf *sb, const char *s);
+void sb_putc(struct strbuf *sb, char c);
+void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap);
+/* JSON string literal, quotes included; invalid UTF-8 bytes become U+FFFD. */
+void sb_json_str(struct strbuf *sb, const char *s);
+/* Returns 0, or -ENOMEM if any append failed. */
+int sb_ok(const struct strbuf *sb);
+/* Hands the buffer to the caller (never NULL unless oom) and resets sb. */
+char *sb_steal(struct strbuf *sb);
+static inline void sb_freep(struct strbuf *sb) { sb_free(sb); }
+#define _cleanup_sb_ __attribute__((cleanup(sb_freep)))
+
+bool str_has_prefix(const char *s, const char *prefix);
+bool str_has_suffix(const char *s, const char *suffix);
+char *xstrdup_or_null(const char *s);
+
+/* Join root and an absolute path ("/" root gives the path unchanged).
+ * Returns a malloc'd string or NULL on ENOMEM. */
+char *path_in_root(const char *root, const char *abs_path);
+
+/* Read a whole regular file (opened O_NOFOLLOW|O_CLOEXEC) up to max bytes.
+ * -EFBIG when larger, -ENOENT etc. as from open(2).  *out is NUL-terminated. */
+int file_read_all(const char *path, size_t max, char **out, size_t *out_len);
+/* Same for an fd (stdin). */
+int fd_read_all(int fd, size_t max, char **out, size_t *out_len);
