@@ -1143,6 +1143,10 @@ static void f_version_num(struct pctx *p, const struct ynode *v, void *dst, cons
 	(void)arg;
 	uint64_t x;
 	static const struct range any = { 0, 1000000 };
+	if (v->type == YN_SCALAR && !(v->plain && isdigit((unsigned char)v->value[0]))) {
+		ERR(p, v, "version must be the plain number %d", CONFIG_VERSION);
+		return;
+	}
 	if (!uint_value(p, v, &any, &x))
 		return;
 	if (x != CONFIG_VERSION) {
@@ -1420,13 +1424,16 @@ int config_parse_buffer(const char *source, const char *data, size_t len,
 		goto out;
 	}
 	const struct ynode *sec = doc;
-	const struct ynode *wrapped = NULL;
+	const struct ynode *wrapped = NULL, *wrapped_key = NULL;
 	for (unsigned i = 0; i + 1 < doc->n; i += 2) {
 		const struct ynode *k = doc->items[i];
 		if (k->type == YN_SCALAR && strcmp(k->value, "meshboot") == 0) {
-			if (wrapped)
-				ERR(&p, k, "duplicate top-level key \"meshboot\" (first at line %u)",
-				    doc->items[0]->line);
+			if (wrapped) {
+				ERR(&p, k, "duplicate top-level key \"meshboot\" (the first, at line %u, is used)",
+				    wrapped_key->line);
+				continue;
+			}
+			wrapped_key = k;
 			wrapped = doc->items[i + 1];
 		}
 	}

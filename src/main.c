@@ -59,7 +59,8 @@ static int exit_status(int r)
 	switch (-r) {
 	case 0: return EX_OK;
 	case EBADMSG: return EX_DATAERR;
-	case ENOENT: case EISDIR: case EFBIG: case ELOOP: return EX_NOINPUT;
+	case EFBIG: return EX_DATAERR;
+	case ENOENT: case EISDIR: case ELOOP: return EX_NOINPUT;
 	case EPROTONOSUPPORT: return EX_UNAVAILABLE;
 	case ENOMEM: return EX_OSERR;
 	case EACCES: case EPERM: return EX_NOPERM;

@@ -58,6 +58,8 @@ static int load_path(const char *root, const char *path, bool in_root, struct co
 	int r = file_read_all(full, USERDATA_MAX, &out->data, &out->len);
 	if (r == -EFBIG)
 		sb_printf(why, "%s: larger than %u bytes; refused", full, USERDATA_MAX);
+	else if (r == -ELOOP)
+		sb_printf(why, "%s: is a symbolic link; meshboot does not follow links (name the target)", full);
 	else if (r < 0)
 		sb_printf(why, "%s: %s", full, strerror(-r));
 	if (r < 0)

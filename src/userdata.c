@@ -238,6 +238,7 @@ struct found {
 	unsigned line_offset;
 	bool direct;       /* text is a slice of the original input (offset valid) */
 	unsigned part;     /* 1-based part number, 0 if not from MIME */
+	unsigned part_line;
 	unsigned count;
 };
 
@@ -251,13 +252,13 @@ static int mime_entity(const char *source, const char *s, size_t len, unsigned b
 	struct mime_headers h;
 	size_t body = headers_parse(s, len, &h);
 	if (body == 0) {
-		diag_add(d, source, direct ? base_line + 1 : 0, direct ? 1 : 0,
-		         "MIME part %u has no valid header block", *partno);
+		diag_add(d, source, base_line + 1, 1, "MIME part %u has no valid header block", *partno);
 		return -EBADMSG;
 	}
 	if (ctype_is(h.content_type, "multipart/mixed") || ctype_is(h.content_type, "multipart/alternative")) {
 		if (depth >= MIME_MAX_DEPTH) {
-			diag_add(d, source, 0, 0, "MIME multipart nested more than %d levels deep", MIME_MAX_DEPTH);
+			diag_add(d, source, base_line + 1, 1, "MIME multipart nested more than %d levels deep",
+			         MIME_MAX_DEPTH);
 			return -EBADMSG;
 		}
 		return mime_walk(source, s, len, base_line, direct, depth + 1, f, partno, d);
@@ -271,7 +272,8 @@ static int mime_entity(const char *source, const char *s, size_t len, unsigned b
 	bool part_direct = direct;
 	if (strcasecmp(h.encoding, "base64") == 0) {
 		if (base64_decode(bs, bl, &decoded, &dl) < 0) {
-			diag_add(d, source, 0, 0, "MIME part %u: invalid base64 body", *partno);
+			diag_add(d, source, base_line + count_lines(s, body) + 1, 1, "MIME part %u: invalid base64 body",
+			         *partno);
 			return -EBADMSG;
 		}
 		bs = decoded;
@@ -279,7 +281,7 @@ static int mime_entity(const char *source, const char *s, size_t len, unsigned b
 		part_direct = false;
 	} else if (h.encoding[0] && strcasecmp(h.encoding, "7bit") != 0 &&
 	           strcasecmp(h.encoding, "8bit") != 0 && strcasecmp(h.encoding, "binary") != 0) {
-		diag_add(d, source, 0, 0, "MIME part %u: unsupported Content-Transfer-Encoding \"%.40s\"",
+		diag_add(d, source, base_line + 1, 1, "MIME part %u: unsupported Content-Transfer-Encoding \"%.40s\"",
 		         *partno, h.encoding);
 		return -EBADMSG;
 	}
@@ -287,8 +289,9 @@ static int mime_entity(const char *source, const char *s, size_t len, unsigned b
 		return 0;
 	f->count++;
 	if (f->count > 1) {
-		diag_add(d, source, 0, 0,
-		         "MIME parts %u and %u both hold a meshboot: key; exactly one part may", f->part, *partno);
+		diag_add(d, source, base_line + 1, 1,
+		         "MIME parts %u (line %u) and %u both hold a meshboot: key; exactly one part may",
+		         f->part, f->part_line, *partno);
 		return -EBADMSG;
 	}
 	f->text = malloc(bl + 1);
@@ -298,6 +301,7 @@ static int mime_entity(const char *source, const char *s, size_t len, unsigned b
 	f->text[bl] = '\0';
 	f->len = bl;
 	f->part = *partno;
+	f->part_line = base_line + 1;
 	f->direct = part_direct;
 	f->line_offset = part_direct ? base_line + count_lines(s, body) : 0;
 	return 0;
@@ -310,7 +314,7 @@ static int mime_walk(const char *source, const char *s, size_t len, unsigned bas
 	struct mime_headers h;
 	size_t body = headers_parse(s, len, &h);
 	if (!h.has_boundary) {
-		diag_add(d, source, 0, 0, "multipart user-data without a boundary parameter");
+		diag_add(d, source, base_line + 1, 1, "multipart user-data without a boundary parameter");
 		return -EBADMSG;
 	}
 	char delim[160];
@@ -340,7 +344,8 @@ static int mime_walk(const char *source, const char *s, size_t len, unsigned bas
 					pend--;
 				(*partno)++;
 				if (++parts > MIME_MAX_PARTS) {
-					diag_add(d, source, 0, 0, "more than %d MIME parts", MIME_MAX_PARTS);
+					diag_add(d, source, base_line + count_lines(s, pos) + 1, 1, "more than %d MIME parts",
+					         MIME_MAX_PARTS);
 					return -EBADMSG;
 				}
 				int k = mime_entity(source, s + part_start, pend - part_start,
@@ -360,13 +365,13 @@ static int mime_walk(const char *source, const char *s, size_t len, unsigned bas
 	if (r < 0)
 		return r;
 	if (parts == 0 && !in_part) {
-		diag_add(d, source, 0, 0, "MIME boundary \"%.70s\" declared in Content-Type never appears in the body",
-		         h.boundary);
+		diag_add(d, source, base_line + 1, 1,
+		         "MIME boundary \"%.70s\" declared in Content-Type never appears in the body", h.boundary);
 		return -EBADMSG;
 	}
 	if (!closed) {
-		diag_add(d, source, 0, 0, "MIME message ends without its closing boundary \"%.70s--\" (truncated user-data?)",
-		         delim);
+		diag_add(d, source, base_line + count_lines(s, len) + (len && s[len - 1] != '\n'), 1,
+		         "MIME message ends without its closing boundary \"%.70s--\" (truncated user-data?)", delim);
 		return -EBADMSG;
 	}
 	return 0;
@@ -388,6 +393,7 @@ int userdata_extract(const char *source, const char *data, size_t len,
 {
 	memset(out, 0, sizeof(*out));
 	_cleanup_free_ char *inflated = NULL;
+	_cleanup_free_ char *gzname = NULL;
 	bool direct = true;
 	if (len >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b) {
 		size_t il = 0;
@@ -405,10 +411,16 @@ int userdata_extract(const char *source, const char *data, size_t len,
 			return r;
 		data = inflated;
 		len = il;
-		direct = false;
+		if (asprintf(&gzname, "%s(gunzipped)", source) < 0) {
+			gzname = NULL;
+			return -ENOMEM;
+		}
+		source = gzname;
 	}
 	if (memchr(data, '\0', len)) {
-		diag_add(diags, source, 0, 0, "user-data contains NUL bytes; not a text document");
+		const char *nul = memchr(data, '\0', len);
+		diag_add(diags, source, count_lines(data, (size_t)(nul - data)) + 1, 1,
+		         "user-data contains NUL bytes; not a text document");
 		return -EBADMSG;
 	}
 	struct found f = { 0 };
@@ -420,7 +432,7 @@ int userdata_extract(const char *source, const char *data, size_t len,
 			return r;
 		}
 		if (f.count == 0) {
-			diag_add(diags, source, 0, 0,
+			diag_add(diags, source, 1, 1,
 			         "no text/cloud-config part of the MIME user-data holds a meshboot: key");
 			return -EBADMSG;
 		}
@@ -437,14 +449,9 @@ int userdata_extract(const char *source, const char *data, size_t len,
 		f.len = len;
 		f.direct = direct;
 	}
-	int r = -ENOMEM;
-	if (f.direct)
+	if (f.direct || !f.part)
 		out->source = strdup(source);
-	else if (f.part)
-		r = asprintf(&out->source, "%s(%spart %u)", source, inflated ? "gunzipped, " : "", f.part);
-	else
-		r = asprintf(&out->source, "%s(gunzipped)", source);
-	if (!f.direct && r < 0)
+	else if (asprintf(&out->source, "%s(part %u)", source, f.part) < 0)
 		out->source = NULL;
 	if (!out->source) {
 		free(f.text);

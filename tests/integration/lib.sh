@@ -1,0 +1,41 @@
+# Shared by the integration tests: TAP output and a scratch directory that
+# is removed on exit, also when a test fails.  Sourced, not run.
+set -u
+: "${MESHBOOT:?set MESHBOOT to the meshboot binary}"
+: "${SRCDIR:?set SRCDIR to the source tree}"
+
+_n=0
+_failed=0
+SCRATCH=$(mktemp -d /tmp/meshboot-test.XXXXXX)
+trap 'rm -rf "$SCRATCH"' EXIT INT TERM
+
+plan() { echo "1..$1"; }
+ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
+not_ok() { _n=$((_n + 1)); _failed=1; echo "not ok $_n - $*"; }
+skip() { _n=$((_n + 1)); echo "ok $_n - # SKIP $*"; }
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+# check NAME CMD...: one test case from a command's exit status.
+check() {
+	name=$1; shift
+	if "$@" >"$SCRATCH/.out" 2>&1; then ok "$name"; else not_ok "$name"; diag "$(cat "$SCRATCH/.out")"; fi
+}
+
+# expect_status NAME STATUS CMD...: the command exits with STATUS.
+expect_status() {
+	name=$1 want=$2; shift 2
+	"$@" >"$SCRATCH/.out" 2>&1
+	got=$?
+	if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name (exit $got, want $want)"; diag "$(cat "$SCRATCH/.out")"; fi
+}
+
+# Output of the last expect_status/check.
+last_output() { cat "$SCRATCH/.out"; }
+
+# A manifest of a tree (path, type, mode, owner, content hash): equal
+# manifests mean nothing on disk changed.
+tree_manifest() {
+	(cd "$1" && find . -printf '%p %y %m %u:%g %s\n' | sort && find . -type f -print0 | sort -z | xargs -0r sha256sum)
+}
+
+finish() { exit "$_failed"; }

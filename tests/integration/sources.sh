@@ -1,0 +1,44 @@
+#!/bin/sh
+# Where the configuration comes from, in order, all under --root: the kernel
+# command line, /etc/meshboot/meshboot.yaml, cloud-init's user-data; stdin;
+# size caps; URLs (not accepted until the fetcher exists).
+. "$SRCDIR/tests/integration/lib.sh"
+plan 13
+C="$SRCDIR/tests/corpus/good"
+root="$SCRATCH/root"
+mkdir -p "$root/etc/meshboot" "$root/var/lib/cloud/instance" "$root/proc" "$root/srv"
+
+roles() { "$MESHBOOT" --format json "$@" validate 2>"$SCRATCH/err" | python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["roles"]))'; }
+
+expect_status "nothing configured: no input (66)" 66 "$MESHBOOT" --root "$root" validate
+last_output | grep -q "no configuration found: looked at meshboot.config= on the kernel command line ($root/proc/cmdline), $root/etc/meshboot/meshboot.yaml and $root/var/lib/cloud/instance/user-data.txt" &&
+	ok "the error lists every place looked at" || not_ok "the error lists every place looked at"
+
+cp "$C/mime.txt" "$root/var/lib/cloud/instance/user-data.txt"
+[ "$(roles --root "$root")" = sidecar ] && ok "cloud-init user-data (MIME) is read last" || not_ok "cloud-init user-data (MIME) is read last"
+
+cp "$C/plain.yaml" "$root/etc/meshboot/meshboot.yaml"
+[ "$(roles --root "$root")" = pilot ] && ok "/etc/meshboot/meshboot.yaml wins over user-data" || not_ok "/etc/meshboot/meshboot.yaml wins over user-data"
+
+cp "$C/everything.yaml" "$root/srv/mesh.yaml"
+echo "BOOT_IMAGE=/vmlinuz root=/dev/vda1 meshboot.config=/srv/mesh.yaml quiet" > "$root/proc/cmdline"
+[ "$(roles --root "$root")" = "sidecar,pilot,mixer,citadel,apiserver,etcd" ] &&
+	ok "kernel command line (under --root) wins over the files" || not_ok "kernel command line (under --root) wins over the files"
+
+echo "quiet meshboot.config=/srv/missing.yaml" > "$SCRATCH/cmdline"
+expect_status "--cmdline FILE overrides /proc/cmdline; its missing target is no input (66)" 66 "$MESHBOOT" --root "$root" --cmdline "$SCRATCH/cmdline" validate
+last_output | grep -q "$root/srv/missing.yaml: No such file or directory" && ok "the missing path is named" || not_ok "the missing path is named"
+
+echo "meshboot.config=https://127.0.0.1:1/user-data" > "$SCRATCH/cmdline"
+expect_status "a URL source is unavailable (69) until the fetcher lands" 69 "$MESHBOOT" --root "$root" --cmdline "$SCRATCH/cmdline" validate
+
+[ "$(roles -c - < "$C/cloud-config.gz")" = sidecar ] && ok "--config - reads gzip user-data from stdin" || not_ok "--config - reads gzip user-data from stdin"
+
+head -c 1048577 /dev/zero | tr '\0' '#' > "$SCRATCH/big.yaml"
+expect_status "a file over 1 MiB is refused (65)" 65 "$MESHBOOT" -c "$SCRATCH/big.yaml" validate
+expect_status "a directory is not a configuration (66)" 66 "$MESHBOOT" -c "$root/etc" validate
+
+ln -s "$C/plain.yaml" "$SCRATCH/link.yaml"
+expect_status "a symlink as the configuration is refused (O_NOFOLLOW, 66)" 66 "$MESHBOOT" -c "$SCRATCH/link.yaml" validate
+last_output | grep -q "link.yaml: is a symbolic link; meshboot does not follow links" && ok "the refusal says why" || not_ok "the refusal says why"
+finish
