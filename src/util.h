@@ -35,7 +35,7 @@ void sb_append(struct strbuf *sb, const char *s, size_t n);
 void sb_puts(struct strbuf *sb, const char *s);
 void sb_putc(struct strbuf *sb, char c);
 void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap);
+void sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* JSON string literal, quotes included; invalid UTF-8 bytes become U+FFFD. */
 void sb_json_str(struct strbuf *sb, const char *s);
 /* Returns 0, or -ENOMEM if any append failed. */
