@@ -227,8 +227,9 @@ static bool uint_value(struct pctx *p, const struct ynode *v, const struct range
 	}
 	if (!ok || x < rg->min || x > rg->max) {
 		if (echoable(v))
-			ERR(p, v, "expected an integer from %llu to %llu, got \"%s\"",
-			    (unsigned long long)rg->min, (unsigned long long)rg->max, v->value);
+			ERR(p, v, "expected an integer from %llu to %llu, got \"%s\"%s",
+			    (unsigned long long)rg->min, (unsigned long long)rg->max, v->value,
+			    v->plain ? "" : " (quoted: write the number without quotes)");
 		else
 			ERR(p, v, "expected an integer from %llu to %llu",
 			    (unsigned long long)rg->min, (unsigned long long)rg->max);
@@ -986,9 +987,9 @@ static void f_hosts(struct pctx *p, const struct ynode *v, void *dst, const void
 		section_parse(p, it, host_fields, h, "mesh.hosts entry");
 		if (it->type != YN_MAP)
 			continue;
-		if (!h->name || !h->ip)
+		if (!ymap_get(it, "name") || !ymap_get(it, "ip"))
 			ERR(p, it, "a hosts entry needs both name and ip");
-		else if (!hostname_valid(h->name))
+		else if (h->name && !hostname_valid(h->name))
 			ERR(p, ymap_get(it, "name"), "\"%.80s\" is not a valid host name", h->name);
 	}
 }
@@ -1011,7 +1012,7 @@ static void f_members(struct pctx *p, const struct ynode *v, void *dst, const vo
 		}
 		struct etcd_member *mb = &e->initial_cluster[e->n_initial_cluster++];
 		section_parse(p, v->items[i], mfields, mb, "etcd.initial_cluster entry");
-		if (v->items[i]->type == YN_MAP && (!mb->name || !mb->peer_url))
+		if (v->items[i]->type == YN_MAP && (!ymap_get(v->items[i], "name") || !ymap_get(v->items[i], "peer_url")))
 			ERR(p, v->items[i], "an initial_cluster entry needs name and peer_url");
 	}
 }
@@ -1112,6 +1113,7 @@ static const struct field apiserver_fields[] = {
 	  STRLIST(struct apiserver, etcd_servers, n_etcd_servers, MAX_ETCD_MEMBERS, f_url, &K_SERVICE, "etcd URLs") },
 	{ "service_cluster_ip_range", f_cidr_str, offsetof(struct apiserver, service_cluster_ip_range), NULL },
 	{ "port", f_port, offsetof(struct apiserver, port), NULL },
+	{ "bind_address", f_ip, offsetof(struct apiserver, bind_address), NULL },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -1300,28 +1302,33 @@ static void config_check(struct pctx *p, const struct ynode *sec)
 	if (k->root_sha256 && !k->root_url)
 		ERR(p, root, "certs.root.sha256 pins a fetched root: give url as well");
 	bool local_ca = c->roles[ROLE_CITADEL] || c->roles[ROLE_ISTIOD];
-	if (c->roles[ROLE_SIDECAR] && !k->root_pem && !k->root_url && !local_ca)
+	bool root_given = root != sec && root->type == YN_MAP && (ymap_get(root, "pem") || ymap_get(root, "url"));
+	if (c->roles[ROLE_SIDECAR] && !root_given && !local_ca)
 		ERR(p, role_item(sec, ROLE_SIDECAR),
 		    "the sidecar needs certs.root (the mesh root certificate: pem, or url + sha256)");
+	/* Presence, not validity, decides these: an invalid value was already
+	 * reported and must not also count as missing. */
 	const struct ynode *ca = node_at(sec, "certs", "ca", NULL);
+#define HAS(key) (ca != sec && ca->type == YN_MAP && ymap_get(ca, key) != NULL)
 	if (k->ca_mode == CA_MODE_LOCAL) {
-		if (!!k->ca_cert_pem + !!k->ca_cert_file != 1)
+		if (HAS("cert") + HAS("cert_file") != 1)
 			ERR(p, ca, "certs.ca mode local needs exactly one of cert and cert_file");
-		if (!!k->ca_key_pem + !!k->ca_key_file != 1)
+		if (HAS("key") + HAS("key_file") != 1)
 			ERR(p, ca, "certs.ca mode local needs exactly one of key and key_file");
-	} else if (k->ca_cert_pem || k->ca_cert_file || k->ca_key_pem || k->ca_key_file) {
+	} else if (HAS("cert") || HAS("cert_file") || HAS("key") || HAS("key_file")) {
 		ERR(p, ca, "certs.ca cert/key are used only with mode: local");
 	}
 	if (k->ca_mode == CA_MODE_ISTIO) {
-		if (!!k->token + !!k->token_file != 1)
+		if (HAS("token") + HAS("token_file") != 1)
 			ERR(p, ca, "certs.ca mode istio needs exactly one of token and token_file");
-		if (!k->ca_address && !c->mesh.ca_address)
+		if (!HAS("address") && !c->mesh.ca_address)
 			ERR(p, ca, "certs.ca mode istio needs address (or mesh.ca_address)");
-		if (!k->root_pem && !k->root_url)
+		if (!root_given)
 			ERR(p, ca, "certs.ca mode istio needs certs.root to verify the CA server");
-	} else if (k->token || k->token_file || k->ca_address) {
+	} else if (HAS("token") || HAS("token_file") || HAS("address")) {
 		ERR(p, ca, "certs.ca token/token_file/address are used only with mode: istio");
 	}
+#undef HAS
 
 	/* Redirect: on by default for sidecars, refused without one. */
 	const struct ynode *rd = ymap_get(sec, "redirect");
@@ -1395,6 +1402,7 @@ static void defaults_fill(struct pctx *p)
 				c->apiserver.etcd_servers[c->apiserver.n_etcd_servers++] = s;
 		}
 		DEF(c->apiserver.service_cluster_ip_range, "10.99.0.0/16");
+		DEF(c->apiserver.bind_address, "127.0.0.1");
 	}
 #undef DEF
 }

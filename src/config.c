@@ -108,6 +108,7 @@ void config_free(struct config *c)
 	}
 	strv_free(c->apiserver.etcd_servers, c->apiserver.n_etcd_servers);
 	free(c->apiserver.service_cluster_ip_range);
+	free(c->apiserver.bind_address);
 	free(c->fetch.ca_bundle);
 	free(c->user.name);
 	free(c->install_prefix);

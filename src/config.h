@@ -124,7 +124,8 @@ struct apiserver {
 	char *etcd_servers[MAX_ETCD_MEMBERS]; /* default http://127.0.0.1:2379 */
 	unsigned n_etcd_servers;
 	char *service_cluster_ip_range;       /* default 10.99.0.0/16 */
-	uint16_t port;                        /* default 8080 */
+	uint16_t port;                        /* default 8080 (insecure port, as in the seed) */
+	char *bind_address;                   /* default 127.0.0.1 */
 };
 
 struct fetch_opts {

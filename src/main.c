@@ -49,7 +49,8 @@ static void help(FILE *f)
 	        "  -V, --version        print the version\n"
 	        "\n"
 	        "Exit status: 0 ok, 64 usage, 65 invalid configuration, 66 no configuration,\n"
-	        "69 unavailable, 70 internal error, 71 system error, 74 I/O error.\n"
+	        "69 unavailable, 70 internal error, 71 system error, 74 I/O error,\n"
+	        "77 permission denied.\n"
 	        "See meshboot(8) and meshboot.yaml(5).\n");
 }
 

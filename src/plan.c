@@ -2,22 +2,13 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "rules.h"
-
-const char *role_unit(enum role r)
-{
-	static const char *const units[ROLE_MAX] = {
-		[ROLE_SIDECAR] = "istio-sidecar.service", [ROLE_PILOT] = "istio-pilot.service",
-		[ROLE_MIXER] = "istio-mixer.service", [ROLE_CITADEL] = "istio-citadel.service",
-		[ROLE_APISERVER] = "istio-apiserver.service", [ROLE_ETCD] = "istio-etcd.service",
-		[ROLE_ISTIOD] = "istiod.service",
-	};
-	return r < ROLE_MAX ? units[r] : "?";
-}
+#include "unit.h"
 
 void plan_free(struct plan *p)
 {
@@ -45,6 +36,7 @@ struct pb {
 	bool oom;
 };
 
+static char *vfmt(struct pb *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static char *vfmt(struct pb *b, const char *fmt, va_list ap)
 {
 	char *s = NULL;
@@ -153,13 +145,13 @@ static void plan_fetch(struct pb *b, const struct config *c, const char *root)
 		kv(b, "format", "%s", archive_fmt_name(a->format));
 		if (a->strip_components)
 			kv(b, "strip_components", "%u", a->strip_components);
-		char shortd[13] = "manifest";
+		char shortd[40] = "<digest from the manifest>";
 		if (a->alg != DIGEST_NONE) {
 			char cache[200];
 			snprintf(cache, sizeof(cache), "/var/cache/meshboot/%s/%s", digest_name(a->alg), a->digest);
-			_cleanup_free_ char *full = path_in_root(root, cache);
+			_cleanup_close_ int fd = root_open(root, cache, O_PATH | O_NOFOLLOW, 0);
 			struct stat st;
-			bool hit = full && lstat(full, &st) == 0 && S_ISREG(st.st_mode);
+			bool hit = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 			kv(b, "cache", "%s (%s)", cache, hit ? "hit" : "miss");
 			snprintf(shortd, sizeof(shortd), "%.12s", a->digest);
 		}
@@ -242,16 +234,24 @@ static void plan_units(struct pb *b, const struct config *c)
 		const struct artifact *a = artifact_for(c, (enum role)r);
 		if (!c->roles[r] || !a)
 			continue;
-		const char *unit = role_unit((enum role)r);
+		const char *unit = unit_name((enum role)r);
 		step(b, "unit", "bake", "/etc/systemd/system/%s", unit);
 		kv(b, "mode", "0644");
+		char **argv = NULL;
+		if (unit_exec_argv(c, (enum role)r, &argv) < 0) {
+			b->oom = true;
+			return;
+		}
 		struct strbuf es;
 		sb_init(&es);
-		sb_printf(&es, "%s/%s/current/%s", c->install_prefix, role_name((enum role)r), a->exec);
-		for (unsigned i = 0; i < a->n_args; i++)
-			sb_printf(&es, " %s", a->args[i]);
+		for (char **w = argv; *w; w++) {
+			if (w != argv)
+				sb_putc(&es, ' ');
+			unit_quote_arg(&es, *w);
+		}
 		kv(b, "ExecStart", "%s", es.buf ? es.buf : "");
 		sb_free(&es);
+		strv_free(argv);
 		kv(b, "User", "%s", r == ROLE_ETCD ? "etcd" : c->user.name);
 		kv(b, "After", "network-online.target");
 		kv(b, "Restart", "on-failure");
@@ -348,7 +348,7 @@ static void plan_enable(struct pb *b, const struct config *c)
 	sb_init(&sb);
 	for (int r = 0; r < ROLE_MAX; r++)
 		if (c->roles[r] && artifact_for(c, (enum role)r))
-			sb_printf(&sb, "%s%s", sb.len ? " " : "", role_unit((enum role)r));
+			sb_printf(&sb, "%s%s", sb.len ? " " : "", unit_name((enum role)r));
 	if (sb.len) {
 		step(b, "enable", "boot", "enable%s units", c->systemd_start ? " and start" : "");
 		kv(b, "units", "%s", sb.buf);

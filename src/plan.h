@@ -27,9 +27,6 @@ struct plan {
 	char *roles;   /* "sidecar, pilot" */
 };
 
-/* Unit name for a role: istio-<role>.service, istiod.service. */
-const char *role_unit(enum role r);
-
 /* root: where cache hits are looked up (read only).  0 or -errno. */
 int plan_build(const struct config *c, const char *root, struct plan *out);
 void plan_free(struct plan *p);

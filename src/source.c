@@ -52,10 +52,12 @@ static bool is_url(const char *s)
 static int load_path(const char *root, const char *path, bool in_root, struct config_source *out,
                      struct strbuf *why)
 {
+	/* full is for messages; the file is opened inside root (root_open). */
 	_cleanup_free_ char *full = in_root ? path_in_root(root, path) : strdup(path);
 	if (!full)
 		return -ENOMEM;
-	int r = file_read_all(full, USERDATA_MAX, &out->data, &out->len);
+	int r = in_root ? root_read_all(root, path, USERDATA_MAX, &out->data, &out->len)
+	                : file_read_all(path, USERDATA_MAX, &out->data, &out->len);
 	if (r == -EFBIG)
 		sb_printf(why, "%s: larger than %u bytes; refused", full, USERDATA_MAX);
 	else if (r == -ELOOP)
@@ -107,7 +109,8 @@ int source_load(const char *root, const char *explicit, const char *cmdline_path
 	_cleanup_free_ char *clp = cmdline_path ? strdup(cmdline_path) : path_in_root(root, SOURCE_CMDLINE);
 	if (!clp)
 		return -ENOMEM;
-	r = file_read_all(clp, 65536, &cl, &cll);
+	r = cmdline_path ? file_read_all(cmdline_path, 65536, &cl, &cll)
+	                 : root_read_all(root, SOURCE_CMDLINE, 65536, &cl, &cll);
 	if (r < 0 && r != -ENOENT) {
 		sb_printf(why, "%s: %s", clp, strerror(-r));
 		return r;

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 void sb_init(struct strbuf *sb) { memset(sb, 0, sizeof(*sb)); }
 
@@ -194,11 +196,24 @@ int fd_read_all(int fd, size_t max, char **out, size_t *out_len)
 	return 0;
 }
 
-int file_read_all(const char *path, size_t max, char **out, size_t *out_len)
+int root_open(const char *root, const char *path, int flags, mode_t mode)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	_cleanup_close_ int rfd = open(root && *root ? root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
 		return -errno;
+	while (*path == '/')
+		path++;
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, rfd, *path ? path : ".", &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int fd_read_file(int fd, size_t max, char **out, size_t *out_len)
+{
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -209,4 +224,20 @@ int file_read_all(const char *path, size_t max, char **out, size_t *out_len)
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
 		return -EFBIG;
 	return fd_read_all(fd, max, out, out_len);
+}
+
+int file_read_all(const char *path, size_t max, char **out, size_t *out_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	return fd_read_file(fd, max, out, out_len);
+}
+
+int root_read_all(const char *root, const char *path, size_t max, char **out, size_t *out_len)
+{
+	_cleanup_close_ int fd = root_open(root, path, O_RDONLY | O_NOFOLLOW | O_NOCTTY, 0);
+	if (fd < 0)
+		return fd;
+	return fd_read_file(fd, max, out, out_len);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
@@ -56,5 +57,12 @@ char *path_in_root(const char *root, const char *abs_path);
 /* Read a whole regular file (opened O_NOFOLLOW|O_CLOEXEC) up to max bytes.
  * -EFBIG when larger, -ENOENT etc. as from open(2).  *out is NUL-terminated. */
 int file_read_all(const char *path, size_t max, char **out, size_t *out_len);
+/* Open path inside root as if root were "/": symlinks (also absolute
+ * ones) resolve within root, ".." cannot leave it (openat2 RESOLVE_IN_ROOT).
+ * O_CLOEXEC is added.  Returns an fd or a negative errno. */
+int root_open(const char *root, const char *path, int flags, mode_t mode);
+/* file_read_all for a path inside root (see root_open); the last component
+ * must not be a symlink. */
+int root_read_all(const char *root, const char *path, size_t max, char **out, size_t *out_len);
 /* Same for an fd (stdin). */
 int fd_read_all(int fd, size_t max, char **out, size_t *out_len);

@@ -3,7 +3,7 @@
 # command line, /etc/meshboot/meshboot.yaml, cloud-init's user-data; stdin;
 # size caps; URLs (not accepted until the fetcher exists).
 . "$SRCDIR/tests/integration/lib.sh"
-plan 13
+plan 15
 C="$SRCDIR/tests/corpus/good"
 root="$SCRATCH/root"
 mkdir -p "$root/etc/meshboot" "$root/var/lib/cloud/instance" "$root/proc" "$root/srv"
@@ -41,4 +41,14 @@ expect_status "a directory is not a configuration (66)" 66 "$MESHBOOT" -c "$root
 ln -s "$C/plain.yaml" "$SCRATCH/link.yaml"
 expect_status "a symlink as the configuration is refused (O_NOFOLLOW, 66)" 66 "$MESHBOOT" -c "$SCRATCH/link.yaml" validate
 last_output | grep -q "link.yaml: is a symbolic link; meshboot does not follow links" && ok "the refusal says why" || not_ok "the refusal says why"
+
+# cloud-init's /var/lib/cloud/instance is an absolute symlink: under --root it
+# must resolve inside the root, never to the host's own user-data.
+r2="$SCRATCH/root2"
+mkdir -p "$r2/var/lib/cloud/instances/meshboot-test-iid"
+ln -s /var/lib/cloud/instances/meshboot-test-iid "$r2/var/lib/cloud/instance"
+cp "$C/plain.yaml" "$r2/var/lib/cloud/instances/meshboot-test-iid/user-data.txt"
+[ "$(roles --root "$r2" --cmdline /dev/null)" = pilot ] && ok "absolute symlinks resolve inside --root" || not_ok "absolute symlinks resolve inside --root"
+echo "meshboot.config=/../../../../etc/hostname" > "$SCRATCH/cmdline"
+expect_status "a path cannot climb out of --root (66)" 66 "$MESHBOOT" --root "$r2" --cmdline "$SCRATCH/cmdline" validate
 finish
