@@ -25,6 +25,8 @@ struct args {
 	const char *cmdline;
 };
 
+static void diag_print_json(const struct diag_list *d);
+
 static void help(FILE *f)
 {
 	fprintf(f,
@@ -70,6 +72,25 @@ static int exit_status(int r)
 	}
 }
 
+/* validate --format json on an invalid configuration: the errors as data. */
+static void diag_print_json(const struct diag_list *d)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	sb_puts(&sb, "{\"valid\":false,\"errors\":[");
+	for (unsigned i = 0; i < d->n; i++) {
+		sb_puts(&sb, i ? ",\n{\"source\":" : "\n{\"source\":");
+		sb_json_str(&sb, d->v[i].source);
+		sb_printf(&sb, ",\"line\":%u,\"column\":%u,\"message\":", d->v[i].line, d->v[i].col);
+		sb_json_str(&sb, d->v[i].msg);
+		sb_putc(&sb, '}');
+	}
+	sb_printf(&sb, "\n],\"more\":%u}\n", d->dropped);
+	if (sb_ok(&sb) == 0)
+		fputs(sb.buf, stdout);
+	sb_free(&sb);
+}
+
 /* Step: find, read and validate the configuration.  Logs every problem. */
 static int config_load(const struct args *a, struct config *c, struct config_source *src)
 {
@@ -86,6 +107,8 @@ static int config_load(const struct args *a, struct config *c, struct config_sou
 
 	struct diag_list d = { 0 };
 	r = config_parse_buffer(src->name, src->data, src->len, c, &d);
+	if (r == -EBADMSG && a->format == FORMAT_JSON && a->cmd == CMD_VALIDATE)
+		diag_print_json(&d);
 	if (r < 0) {
 		struct strbuf out;
 		sb_init(&out);

@@ -2,7 +2,7 @@
 # The command line: help, version, usage errors and their sysexits codes,
 # --format, and that validate/plan change nothing on disk.
 . "$SRCDIR/tests/integration/lib.sh"
-plan 17
+plan 18
 EX="$SRCDIR/cloud-config/all-in-one.yaml"
 
 expect_status "--help exits 0" 0 "$MESHBOOT" --help
@@ -22,6 +22,18 @@ expect_status "invalid configuration: data error (65)" 65 "$MESHBOOT" -c "$SRCDI
 "$MESHBOOT" --format json -c "$EX" validate > "$SCRATCH/v.json" &&
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["valid"] and d["roles"]==["sidecar","pilot","mixer","citadel"]' "$SCRATCH/v.json" &&
 	ok "validate --format json" || not_ok "validate --format json"
+
+# validate --format json on invalid input: the errors as data, exit 65
+"$MESHBOOT" --format json -c "$SRCDIR/tests/corpus/bad/typo-key.yaml" validate > "$SCRATCH/e.json" 2>/dev/null
+st=$?
+python3 - "$SCRATCH/e.json" <<'PY' && [ $st = 65 ] && ok "validate --format json reports errors as JSON" || not_ok "validate --format json reports errors as JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["valid"] is False and d["more"] == 0
+e = d["errors"][0]
+assert (e["line"], e["column"]) == (6, 5), e
+assert e["message"].startswith('unknown key "discovery_adress" in mesh'), e
+PY
 
 # plan --format json parses and lists steps in order
 "$MESHBOOT" --format json -c "$EX" plan > "$SCRATCH/p.json" &&
