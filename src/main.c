@@ -12,9 +12,11 @@
 #include "config-parse.h"
 #include "log.h"
 #include "plan.h"
+#include "redirect-flags.h"
 #include "source.h"
+#include "step-redirect.h"
 
-enum command { CMD_NONE, CMD_VALIDATE, CMD_PLAN };
+enum command { CMD_NONE, CMD_VALIDATE, CMD_PLAN, CMD_REDIRECT };
 enum format { FORMAT_TEXT, FORMAT_JSON };
 
 struct args {
@@ -23,6 +25,9 @@ struct args {
 	const char *root;
 	const char *config;
 	const char *cmdline;
+	/* redirect */
+	struct redirect_config redirect;
+	struct redirect_opts redirect_opts;
 };
 
 static void diag_print_json(const struct diag_list *d);
@@ -37,6 +42,9 @@ static void help(FILE *f)
 	        "Commands:\n"
 	        "  validate          parse and check the configuration; change nothing\n"
 	        "  plan              print every step a run would take, in order\n"
+	        "  redirect [FLAGS] [clean]\n"
+	        "                    send traffic through the sidecar (istio-iptables.sh flags;\n"
+	        "                    see meshboot redirect -h)\n"
 	        "\n"
 	        "Options:\n"
 	        "  -c, --config SOURCE  configuration: a path, or - for stdin (default: the kernel\n"
@@ -52,13 +60,15 @@ static void help(FILE *f)
 	        "\n"
 	        "Exit status: 0 ok, 64 usage, 65 invalid configuration, 66 no configuration,\n"
 	        "69 unavailable, 70 internal error, 71 system error, 74 I/O error,\n"
-	        "77 permission denied.\n"
+	        "75 lock busy (try again), 77 permission denied, 78 unsupported host firewall.\n"
 	        "See meshboot(8) and meshboot.yaml(5).\n");
 }
 
 /* Map a negative errno from a step to a sysexits.h status. */
 static int exit_status(int r)
 {
+	if (r >= 0)
+		return EX_OK;
 	switch (-r) {
 	case 0: return EX_OK;
 	case EBADMSG: return EX_DATAERR;
@@ -67,6 +77,8 @@ static int exit_status(int r)
 	case EPROTONOSUPPORT: return EX_UNAVAILABLE;
 	case ENOMEM: return EX_OSERR;
 	case EACCES: case EPERM: return EX_NOPERM;
+	case ETIMEDOUT: case EAGAIN: return EX_TEMPFAIL;
+	case EMEDIUMTYPE: return EX_CONFIG;
 	case EIO: return EX_IOERR;
 	default: return EX_SOFTWARE;
 	}
@@ -186,8 +198,33 @@ static int validate_report(const struct args *a, const struct config *c, const s
 	return r;
 }
 
+/* Step: the redirect, from the script's flags or the configuration. */
+static int redirect_run(const struct args *a)
+{
+	if (a->redirect_opts.script_flags || (a->redirect_opts.clean && !a->config))
+		return redirect_apply(&a->redirect, &a->redirect_opts);
+	struct config c;
+	struct config_source src;
+	config_init(&c);
+	int r = config_load(a, &c, &src);
+	if (r >= 0) {
+		if (!c.redirect.enabled && !a->redirect_opts.clean) {
+			log_error("%s: the configuration does not enable the redirect (it needs the sidecar role)",
+			          src.name);
+			r = -EBADMSG;
+		} else {
+			r = redirect_apply(&c.redirect, &a->redirect_opts);
+		}
+	}
+	source_free(&src);
+	config_free(&c);
+	return r;
+}
+
 static int run(const struct args *a)
 {
+	if (a->cmd == CMD_REDIRECT)
+		return exit_status(redirect_run(a));
 	struct config c;
 	struct config_source src;
 	config_init(&c);
@@ -209,7 +246,8 @@ static int run(const struct args *a)
 	return exit_status(r);
 }
 
-static int args_parse(int argc, char **argv, struct args *a)
+/* Global options, before the command and (for validate and plan) after it. */
+static int global_opts_parse(int argc, char **argv, struct args *a)
 {
 	enum { OPT_ROOT = 0x100, OPT_FORMAT, OPT_CMDLINE };
 	static const struct option opts[] = {
@@ -224,8 +262,7 @@ static int args_parse(int argc, char **argv, struct args *a)
 		{ NULL, 0, NULL, 0 }
 	};
 	int o;
-	*a = (struct args){ .root = "/" };
-	while ((o = getopt_long(argc, argv, "hVvqc:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+hVvqc:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'h':
 			help(stdout);
@@ -267,20 +304,52 @@ static int args_parse(int argc, char **argv, struct args *a)
 			return -EINVAL;
 		}
 	}
+	return 1;
+}
+
+/* Returns 1 to run, 0 to exit 0 (help, version), -EINVAL for a usage error. */
+static int args_parse(int argc, char **argv, struct args *a)
+{
+	int r = global_opts_parse(argc, argv, a);
+	if (r <= 0)
+		return r;
 	if (optind >= argc) {
-		fprintf(stderr, "meshboot: no command given (validate, plan). Try 'meshboot --help'.\n");
+		fprintf(stderr, "meshboot: no command given (validate, plan, redirect). Try 'meshboot --help'.\n");
 		return -EINVAL;
 	}
-	const char *cmd = argv[optind++];
+	const char *cmd = argv[optind];
+	if (strcmp(cmd, "redirect") == 0) {
+		char err[256];
+		a->cmd = CMD_REDIRECT;
+		r = redirect_flags_parse(argc - optind, argv + optind, a->root, &a->redirect, &a->redirect_opts,
+		                         err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "meshboot redirect: %s. Try 'meshboot redirect -h'.\n", err);
+			return r;
+		}
+		if (a->redirect_opts.help) {
+			redirect_flags_usage(stdout);
+			return 0;
+		}
+		return 1;
+	}
 	if (strcmp(cmd, "validate") == 0)
 		a->cmd = CMD_VALIDATE;
 	else if (strcmp(cmd, "plan") == 0)
 		a->cmd = CMD_PLAN;
 	else {
-		fprintf(stderr, "meshboot: unknown command \"%.60s\" (validate, plan). Try 'meshboot --help'.\n", cmd);
+		fprintf(stderr, "meshboot: unknown command \"%.60s\" (validate, plan, redirect). Try 'meshboot --help'.\n",
+		        cmd);
 		return -EINVAL;
 	}
-	if (optind < argc) {
+	/* validate and plan take the global options after the command too */
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	optind = 1;
+	r = global_opts_parse(sub_argc, sub_argv, a);
+	if (r <= 0)
+		return r;
+	if (optind < sub_argc) {
 		fprintf(stderr, "meshboot: %s takes no arguments\n", cmd);
 		return -EINVAL;
 	}
@@ -289,9 +358,13 @@ static int args_parse(int argc, char **argv, struct args *a)
 
 int main(int argc, char **argv)
 {
-	struct args a;
+	struct args a = { .root = "/" };
+	redirect_config_init(&a.redirect);
 	int r = args_parse(argc, argv, &a);
-	if (r <= 0)
-		return r < 0 ? EX_USAGE : EX_OK;
-	return run(&a);
+	if (r > 0)
+		r = run(&a);
+	else
+		r = r < 0 ? EX_USAGE : EX_OK;
+	redirect_config_free(&a.redirect);
+	return r;
 }

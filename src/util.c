@@ -241,3 +241,55 @@ int root_read_all(const char *root, const char *path, size_t max, char **out, si
 		return fd;
 	return fd_read_file(fd, max, out, out_len);
 }
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	char tmp[300];
+	int fd = -1;
+	for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
+		unsigned rnd = (unsigned)getpid() * 2654435761u ^ (unsigned)attempt * 40503u ^ (unsigned)(uintptr_t)&tmp;
+		snprintf(tmp, sizeof(tmp), ".%.200s.%08x.tmp", base, rnd);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0)
+		return -EEXIST;
+	int r = 0;
+	const char *p = data;
+	for (size_t done = 0; done < len; ) {
+		ssize_t n = write(fd, p + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dfd, tmp, dfd, base) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	return fsync(dfd) < 0 ? -errno : 0;
+}

@@ -64,5 +64,9 @@ int root_open(const char *root, const char *path, int flags, mode_t mode);
 /* file_read_all for a path inside root (see root_open); the last component
  * must not be a symlink. */
 int root_read_all(const char *root, const char *path, size_t max, char **out, size_t *out_len);
+/* Write a file atomically: a temp file in the same directory (created with
+ * mode, O_EXCL|O_NOFOLLOW), fsync, rename over path, fsync the directory.
+ * The directory must exist.  0 or -errno; on failure path is unchanged. */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* Same for an fd (stdin). */
 int fd_read_all(int fd, size_t max, char **out, size_t *out_len);

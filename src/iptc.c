@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "iptc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libiptc/libip6tc.h>
+#include <libiptc/libiptc.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/xt_TPROXY.h>
+#include <linux/netfilter/xt_mark.h>
+#include <linux/netfilter/xt_owner.h>
+#include <linux/netfilter/xt_socket.h>
+#include <linux/netfilter/xt_tcpudp.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include "util.h"
+
+static const char *const our_chains[] = {
+	RULE_CHAIN_REDIRECT, RULE_CHAIN_IN_REDIRECT, RULE_CHAIN_INBOUND,
+	RULE_CHAIN_OUTPUT, RULE_CHAIN_DIVERT, RULE_CHAIN_TPROXY,
+};
+
+static bool chain_is_ours(const char *name)
+{
+	for (size_t i = 0; i < ELEMENTSOF(our_chains); i++)
+		if (strcmp(name, our_chains[i]) == 0)
+			return true;
+	return false;
+}
+
+static void err_set(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void err_set(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- matches and target: the same bytes for both families ------------- */
+
+static void *blob_add(struct strbuf *b, const char *name, uint8_t rev, size_t datalen, bool target)
+{
+	size_t hdr = target ? sizeof(struct xt_entry_target) : sizeof(struct xt_entry_match);
+	size_t size = XT_ALIGN(hdr) + XT_ALIGN(datalen);
+	size_t at = b->len;
+	char zero[256] = { 0 };
+	if (size > sizeof(zero))
+		return NULL;
+	sb_append(b, zero, size);
+	if (sb_ok(b) < 0)
+		return NULL;
+	if (target) {
+		struct xt_entry_target *t = (struct xt_entry_target *)(b->buf + at);
+		t->u.user.target_size = (uint16_t)size;
+		snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", name);
+		t->u.user.revision = rev;
+		return t->data;
+	}
+	struct xt_entry_match *m = (struct xt_entry_match *)(b->buf + at);
+	m->u.user.match_size = (uint16_t)size;
+	snprintf(m->u.user.name, sizeof(m->u.user.name), "%s", name);
+	m->u.user.revision = rev;
+	return m->data;
+}
+
+/* Matches then the target of r, as iptables 1.8 encodes them.  *target_at
+ * is the offset of the target inside the blob. */
+static int rule_blob(const struct rule *r, int family, struct strbuf *b, size_t *target_at)
+{
+	/* blob_add returns pointers into b; each is used before the next add. */
+	if (r->dport.set) {
+		if (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP)
+			return -EINVAL;
+		struct xt_tcp *t = blob_add(b, r->proto == IPPROTO_TCP ? "tcp" : "udp", 0, sizeof(struct xt_tcp), false);
+		if (!t)
+			return -ENOMEM;
+		t->spts[0] = 0;
+		t->spts[1] = 0xffff;
+		t->dpts[0] = t->dpts[1] = (uint16_t)r->dport.v;
+		t->invflags = r->dport.neg ? XT_TCP_INV_DSTPT : 0;
+	}
+	if (r->socket) {
+		/* revision 3, the one iptables picks: iptables-save shows others as
+		 * "[unsupported revision]" */
+		struct xt_socket_mtinfo3 *s = blob_add(b, "socket", 3, sizeof(*s), false);
+		if (!s)
+			return -ENOMEM;
+	}
+	if (r->uid.set || r->gid.set) {
+		struct xt_owner_match_info *o = blob_add(b, "owner", 1, sizeof(*o), false);
+		if (!o)
+			return -ENOMEM;
+		if (r->uid.set) {
+			o->uid_min = o->uid_max = r->uid.v;
+			o->match |= XT_OWNER_UID;
+			if (r->uid.neg)
+				o->invert |= XT_OWNER_UID;
+		}
+		if (r->gid.set) {
+			o->gid_min = o->gid_max = r->gid.v;
+			o->match |= XT_OWNER_GID;
+			if (r->gid.neg)
+				o->invert |= XT_OWNER_GID;
+		}
+	}
+	*target_at = b->len;
+	switch (r->verdict) {
+	case RULE_JUMP:
+	case RULE_RETURN:
+	case RULE_ACCEPT: {
+		struct xt_standard_target st;
+		size_t at = b->len;
+		memset(&st, 0, sizeof(st));
+		sb_append(b, (const char *)&st, XT_ALIGN(sizeof(st)));
+		if (sb_ok(b) < 0)
+			return -ENOMEM;
+		struct xt_entry_target *t = (struct xt_entry_target *)(b->buf + at);
+		t->u.user.target_size = (uint16_t)XT_ALIGN(sizeof(st));
+		const char *label = r->verdict == RULE_JUMP ? r->jump :
+		                    r->verdict == RULE_RETURN ? IPTC_LABEL_RETURN : IPTC_LABEL_ACCEPT;
+		if (!label || strlen(label) >= sizeof(t->u.user.name))
+			return -EINVAL;
+		snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", label);
+		return 0;
+	}
+	case RULE_REDIRECT:
+		if (family == AF_INET) {
+			struct nf_nat_ipv4_multi_range_compat *m = blob_add(b, "REDIRECT", 0, sizeof(*m), true);
+			if (!m)
+				return -ENOMEM;
+			m->rangesize = 1;
+			m->range[0].flags = NF_NAT_RANGE_PROTO_SPECIFIED;
+			m->range[0].min.tcp.port = m->range[0].max.tcp.port = htons(r->to_port);
+		} else {
+			struct nf_nat_range *m = blob_add(b, "REDIRECT", 0, sizeof(*m), true);
+			if (!m)
+				return -ENOMEM;
+			m->flags = NF_NAT_RANGE_PROTO_SPECIFIED;
+			m->min_proto.tcp.port = m->max_proto.tcp.port = htons(r->to_port);
+		}
+		return 0;
+	case RULE_TPROXY: {
+		struct xt_tproxy_target_info_v1 *t = blob_add(b, "TPROXY", 1, sizeof(*t), true);
+		if (!t)
+			return -ENOMEM;
+		t->mark_value = r->mark;
+		t->mark_mask = r->mask;
+		t->lport = htons(r->to_port);
+		return 0;
+	}
+	case RULE_MARK: {
+		struct xt_mark_tginfo2 *m = blob_add(b, "MARK", 2, sizeof(*m), true);
+		if (!m)
+			return -ENOMEM;
+		m->mark = r->mark;
+		m->mask = r->mask;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static void iface_set(const struct rule_iface *ri, char name[IFNAMSIZ], unsigned char mask[IFNAMSIZ])
+{
+	size_t n = strlen(ri->name);
+	memset(name, 0, IFNAMSIZ);
+	memset(mask, 0, IFNAMSIZ);
+	if (n == 0)
+		return;
+	memcpy(name, ri->name, n < IFNAMSIZ ? n : IFNAMSIZ - 1);
+	if (ri->name[n - 1] == '+')
+		memset(mask, 0xff, n - 1);
+	else
+		memset(mask, 0xff, n + 1 < IFNAMSIZ ? n + 1 : IFNAMSIZ);
+}
+
+static void prefix_mask(int family, uint8_t prefix, uint8_t out[16])
+{
+	size_t len = family == AF_INET ? 4 : 16;
+	memset(out, 0, 16);
+	for (size_t i = 0; i < len; i++) {
+		unsigned bits = prefix > 8 * i ? prefix - 8 * i : 0;
+		out[i] = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+	}
+}
+
+/* Is this an entry we would build for "-i IF -j RETURN" in PREROUTING? */
+static bool iface_return_is_ours(const char *iniface, const char *label, bool bare,
+                                 const char (*ifaces)[IFNAMSIZ], unsigned n)
+{
+	if (!bare || strcmp(label, IPTC_LABEL_RETURN) != 0)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (strncmp(iniface, ifaces[i], IFNAMSIZ) == 0)
+			return true;
+	return false;
+}
+
+/* ---- per-family code, instantiated twice ------------------------------- */
+
+/* Where our rules stood in a built-in chain (among the rules that stay),
+ * so that a rebuild puts them back in place instead of moving them past
+ * foreign rules added since: one slot for the appended jumps, one for the
+ * rules the script inserts at the head (head). */
+#define SLOTS_MAX 8
+struct slot {
+	char chain[XT_EXTENSION_MAXNAMELEN];
+	unsigned pos;
+	bool head;
+};
+
+struct tc_ops {
+	int family;
+	const char *names_file;  /* /proc/net/ip_tables_names */
+	struct xtc_handle *(*open)(const char *table);
+	void (*close)(struct xtc_handle *h);
+	int (*remove_ours)(struct xtc_handle *h, const char (*ifaces)[IFNAMSIZ], unsigned n, struct slot *slots,
+	                   unsigned *n_slots);
+	int (*add)(struct xtc_handle *h, const struct ruleset *rs, enum rule_table t, struct slot *slots,
+	           unsigned n_slots);
+	int (*dump)(struct xtc_handle *h, struct strbuf *out, bool foreign_only, unsigned *count);
+	int (*copy)(struct xtc_handle *dst, struct xtc_handle *src);
+	int (*commit)(struct xtc_handle *h);
+	const char *(*strerror)(int err);
+};
+
+#define FAM 4
+#include "iptc-family.h"
+#undef FAM
+#define FAM 6
+#include "iptc-family.h"
+#undef FAM
+
+static const struct tc_ops *const families[2] = { &tc_ops_4, &tc_ops_6 };
+
+/* Does the legacy table already exist in this network namespace? */
+static bool table_exists(const struct tc_ops *o, const char *table)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (file_read_all(o->names_file, 65536, &buf, &len) < 0)
+		return false;
+	for (char *save = NULL, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+		if (strcmp(t, table) == 0)
+			return true;
+	return false;
+}
+
+static bool ruleset_uses(const struct ruleset *rs, enum rule_table t)
+{
+	if (!rs)
+		return false;
+	for (unsigned i = 0; i < rs->n_chains; i++)
+		if (rs->chains[i].table == t)
+			return true;
+	for (size_t i = 0; i < rs->n_rules; i++)
+		if (rs->rules[i].table == t)
+			return true;
+	return false;
+}
+
+struct pending {
+	const struct tc_ops *o;
+	const char *table;
+	struct xtc_handle *old;  /* the table as it was, for a rollback */
+};
+
+/* Restore a committed table to its earlier contents. */
+static int table_restore(const struct pending *p)
+{
+	struct xtc_handle *h = p->o->open(p->table);
+	if (!h)
+		return -errno;
+	int r = p->o->copy(h, p->old);
+	if (r == 0 && !p->o->commit(h))
+		r = errno ? -errno : -EIO;
+	p->o->close(h);
+	return r;
+}
+
+/* Build the new table and commit it if it differs.  1 committed, 0 the
+ * same already, negative errno.  On 1, *old holds the earlier contents. */
+static int table_apply(const struct tc_ops *o, const char *table, enum rule_table t,
+                       const struct rules_target *tg, struct xtc_handle **old, char *err, size_t errlen)
+{
+	const struct ruleset *rs = tg->sets[o->family == AF_INET ? 0 : 1];
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct xtc_handle *before = o->open(table), *h = NULL;
+		struct strbuf a, b;
+		sb_init(&a);
+		sb_init(&b);
+		int r;
+		if (!before) {
+			r = -errno;
+			err_set(err, errlen, "%s table %s: %s", o->family == AF_INET ? "IPv4" : "IPv6", table,
+			        o->strerror(errno));
+			return r ? r : -EIO;
+		}
+		h = o->open(table);
+		if (!h) {
+			r = -errno;
+			goto fail;
+		}
+		struct slot slots[SLOTS_MAX];
+		unsigned n_slots = 0;
+		if ((r = o->remove_ours(h, tg->ifaces, tg->n_ifaces, slots, &n_slots)) < 0 ||
+		    (r = o->add(h, rs, t, slots, n_slots)) < 0)
+			goto fail;
+		if ((r = o->dump(before, &a, false, NULL)) < 0 || (r = o->dump(h, &b, false, NULL)) < 0)
+			goto fail;
+		if (a.len == b.len && (a.len == 0 || memcmp(a.buf, b.buf, a.len) == 0)) {
+			r = 0;
+			goto done;
+		}
+		if (!o->commit(h)) {
+			r = errno ? -errno : -EIO;
+			if (r == -EAGAIN) {
+				sb_free(&a);
+				sb_free(&b);
+				o->close(h);
+				o->close(before);
+				continue;
+			}
+			goto fail;
+		}
+		o->close(h);
+		sb_free(&a);
+		sb_free(&b);
+		*old = before;
+		return 1;
+	fail:
+		err_set(err, errlen, "%s table %s: %s", o->family == AF_INET ? "IPv4" : "IPv6", table,
+		        r == -ENOMEM ? "out of memory" : o->strerror(-r));
+	done:
+		sb_free(&a);
+		sb_free(&b);
+		if (h)
+			o->close(h);
+		o->close(before);
+		return r;
+	}
+	err_set(err, errlen, "%s table %s: changed by another writer during every attempt",
+	        o->family == AF_INET ? "IPv4" : "IPv6", table);
+	return -EAGAIN;
+}
+
+/* Test-only fault injection: MESHBOOT_TEST_FAIL_COMMIT=<4|6>:<table> makes
+ * that table's apply fail after the earlier ones were committed. */
+static bool fault_injected(const struct tc_ops *o, const char *table)
+{
+	const char *f = getenv("MESHBOOT_TEST_FAIL_COMMIT");
+	char want[32];
+	snprintf(want, sizeof(want), "%d:%s", o->family == AF_INET ? 4 : 6, table);
+	return f && strcmp(f, want) == 0;
+}
+
+int rules_commit(const struct rules_target *tg, char *err, size_t errlen)
+{
+	/* nat first, so that a mangle table we create is the newer one and
+	 * iptables-save lists it first, as after istio-iptables.sh. */
+	static const struct {
+		enum rule_table t;
+		const char *name;
+	} tables[] = { { RULE_TABLE_NAT, "nat" }, { RULE_TABLE_MANGLE, "mangle" } };
+	struct pending done[4];
+	unsigned n_done = 0;
+	int r = 0;
+	err[0] = '\0';
+	for (int f = 0; f < 2; f++) {
+		const struct tc_ops *o = families[f];
+		for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
+			if (!ruleset_uses(tg->sets[f], tables[i].t) && !table_exists(o, tables[i].name))
+				continue;
+			if (fault_injected(o, tables[i].name)) {
+				err_set(err, errlen, "IPv%d table %s: injected failure (MESHBOOT_TEST_FAIL_COMMIT)",
+				        f ? 6 : 4, tables[i].name);
+				r = -EIO;
+				goto rollback;
+			}
+			struct xtc_handle *old = NULL;
+			r = table_apply(o, tables[i].name, tables[i].t, tg, &old, err, errlen);
+			if (r < 0)
+				goto rollback;
+			if (r > 0)
+				done[n_done++] = (struct pending){ o, tables[i].name, old };
+		}
+	}
+	for (unsigned i = 0; i < n_done; i++)
+		done[i].o->close(done[i].old);
+	return n_done > 0;
+rollback:
+	for (unsigned i = n_done; i-- > 0; ) {
+		int k = table_restore(&done[i]);
+		if (k < 0) {
+			size_t l = strlen(err);
+			snprintf(err + l, errlen - l, "; restoring IPv%d table %s also failed: %s",
+			         done[i].o->family == AF_INET ? 4 : 6, done[i].table, done[i].o->strerror(-k));
+		}
+		done[i].o->close(done[i].old);
+	}
+	return r;
+}
+
+int rules_count_foreign(unsigned *count)
+{
+	*count = 0;
+	for (int f = 0; f < 2; f++) {
+		const struct tc_ops *o = families[f];
+		_cleanup_free_ char *buf = NULL;
+		size_t len;
+		if (file_read_all(o->names_file, 65536, &buf, &len) < 0)
+			continue;
+		for (char *save = NULL, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+			struct xtc_handle *h = o->open(t);
+			if (!h)
+				return -errno;
+			unsigned n = 0;
+			struct strbuf sb;
+			sb_init(&sb);
+			int r = o->dump(h, &sb, true, &n);
+			sb_free(&sb);
+			o->close(h);
+			if (r < 0)
+				return r;
+			*count += n;
+		}
+	}
+	return 0;
+}
+
+const char *xtables_lock_path(void)
+{
+	const char *p = getenv("XTABLES_LOCKFILE");
+	return p && *p ? p : "/run/xtables.lock";
+}
+
+int xtables_lock_take(unsigned wait_ms)
+{
+	int fd = open(xtables_lock_path(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (ms >= (long)wait_ms) {
+			close(fd);
+			return -ETIMEDOUT;
+		}
+		struct timespec ts = { 0, 50 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
