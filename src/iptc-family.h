@@ -106,9 +106,9 @@ static bool SFX(entry_bare_jump)(const ENTRY *e)
 }
 
 /* Names of all chains (the handle's iterator is reset by changes). */
-static int SFX(chains_list)(struct xtc_handle *h, char (**out)[XT_EXTENSION_MAXNAMELEN], unsigned *n)
+static int SFX(chains_list)(struct xtc_handle *h, char (**out)[CHAIN_NAME_MAX], unsigned *n)
 {
-	char (*v)[XT_EXTENSION_MAXNAMELEN] = NULL;
+	char (*v)[CHAIN_NAME_MAX] = NULL;
 	unsigned cnt = 0, cap = 0;
 	for (const char *c = TC(first_chain)(h); c; c = TC(next_chain)(h)) {
 		if (cnt == cap) {
@@ -120,7 +120,7 @@ static int SFX(chains_list)(struct xtc_handle *h, char (**out)[XT_EXTENSION_MAXN
 			}
 			v = nv;
 		}
-		snprintf(v[cnt++], XT_EXTENSION_MAXNAMELEN, "%s", c);
+		snprintf(v[cnt++], CHAIN_NAME_MAX, "%s", c);
 	}
 	*out = v;
 	*n = cnt;
@@ -130,7 +130,7 @@ static int SFX(chains_list)(struct xtc_handle *h, char (**out)[XT_EXTENSION_MAXN
 static int SFX(tc_remove_ours)(struct xtc_handle *h, const char (*ifaces)[IFNAMSIZ], unsigned n_ifaces,
                                struct slot *slots, unsigned *n_slots)
 {
-	char (*chains)[XT_EXTENSION_MAXNAMELEN] = NULL;
+	char (*chains)[CHAIN_NAME_MAX] = NULL;
 	unsigned n = 0;
 	int r = SFX(chains_list)(h, &chains, &n);
 	if (r < 0)
@@ -244,113 +244,132 @@ static bool SFX(label_is_standard)(struct xtc_handle *h, const char *label)
 	       label[0] == '\0' || TC(is_chain)(label, h);
 }
 
-/* A canonical byte dump of the table (chains, policies, rules without
- * counters), to tell whether anything changed.  foreign_only: count the
- * rules that are not ours instead. */
-static int SFX(tc_dump)(struct xtc_handle *h, struct strbuf *out, bool foreign_only, unsigned *count)
+/* Canonical bytes of one rule (no counters): to compare our rules before
+ * and after a rebuild.  Matches go by name, revision and data: the kernel
+ * copies a name only up to its NUL, the rest of the field is noise. */
+static void SFX(entry_dump)(struct xtc_handle *h, const ENTRY *e, const char *label, struct strbuf *out)
 {
-	char (*chains)[XT_EXTENSION_MAXNAMELEN] = NULL;
+	sb_append(out, (const char *)&e->IPF, sizeof(e->IPF));
+	for (size_t at = sizeof(ENTRY); at + sizeof(struct xt_entry_match) <= e->target_offset; ) {
+		const struct xt_entry_match *m = (const void *)((const char *)e + at);
+		size_t ms = m->u.match_size;
+		if (ms < sizeof(*m) || at + ms > e->target_offset)
+			break;
+		sb_printf(out, "m %.*s/%u:", (int)sizeof(m->u.user.name), m->u.user.name, m->u.user.revision);
+		sb_append(out, (const char *)m->data, ms - sizeof(*m));
+		at += ms;
+	}
+	sb_printf(out, "->%s", label);
+	if (!SFX(label_is_standard)(h, label)) {
+		const struct xt_entry_target *t = (const void *)((const char *)e + e->target_offset);
+		sb_printf(out, "/%u:", t->u.user.revision);
+		if (t->u.target_size >= sizeof(*t))
+			sb_append(out, (const char *)t->data, t->u.target_size - sizeof(*t));
+	}
+	sb_putc(out, '\n');
+}
+
+static int SFX(ours_push)(struct ours *o, struct xtc_handle *h, const char *chain, unsigned pos, bool builtin,
+                          const ENTRY *e, const char *label)
+{
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 32;
+		struct ours_rule *v = realloc(o->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	ENTRY *copy = malloc(e->next_offset);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, e, e->next_offset);
+	/* a jump or verdict is re-added by its label */
+	if (SFX(label_is_standard)(h, label)) {
+		struct xt_entry_target *t = (void *)((char *)copy + copy->target_offset);
+		memset(t->u.user.name, 0, sizeof(t->u.user.name));
+		snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", label);
+	}
+	struct ours_rule *r = &o->v[o->n++];
+	snprintf(r->chain, sizeof(r->chain), "%s", chain);
+	r->pos = pos;
+	r->builtin = builtin;
+	r->entry = copy;
+	sb_printf(&o->canon, "%s %u ", chain, builtin ? pos : 0);
+	SFX(entry_dump)(h, e, label, &o->canon);
+	return 0;
+}
+
+/* Copy out everything of ours in the table: our chains with their rules,
+ * our jumps and -k rules in the built-in chains with their positions. */
+static int SFX(tc_snapshot)(struct xtc_handle *h, const char (*ifaces)[IFNAMSIZ], unsigned n_ifaces,
+                            struct ours *o)
+{
+	char (*chains)[CHAIN_NAME_MAX] = NULL;
 	unsigned n = 0;
 	int r = SFX(chains_list)(h, &chains, &n);
 	if (r < 0)
 		return r;
-	for (unsigned i = 0; i < n; i++) {
-		const char *c = chains[i];
-		bool builtin = TC(builtin)(c, h);
-		if (foreign_only && chain_is_ours(c))
+	for (unsigned i = 0; i < n && r == 0; i++) {
+		bool builtin = TC(builtin)(chains[i], h);
+		bool mine = chain_is_ours(chains[i]);
+		if (!builtin && !mine)
 			continue;
-		sb_printf(out, "chain %s\n", c);
-		if (builtin) {
-			struct xt_counters cnt;
-			const char *pol = TC(get_policy)(c, &cnt, h);
-			sb_printf(out, "policy %s\n", pol ? pol : "?");
+		if (mine && o->n_chains < ELEMENTSOF(o->chains)) {
+			snprintf(o->chains[o->n_chains++], CHAIN_NAME_MAX, "%s", chains[i]);
+			sb_printf(&o->canon, "chain %s\n", chains[i]);
 		}
-		for (const ENTRY *e = TC(first_rule)(c, h); e; e = TC(next_rule)(e, h)) {
+		unsigned num = 0;
+		for (const ENTRY *e = TC(first_rule)(chains[i], h); e && r == 0; e = TC(next_rule)(e, h), num++) {
 			const char *label = TC(get_target)(e, h);
 			if (!label)
-				label = "?";
-			if (foreign_only) {
-				if (!(builtin && chain_is_ours(label)))
-					(*count)++;
 				continue;
-			}
-			sb_append(out, (const char *)&e->IPF, sizeof(e->IPF));
-			/* Matches by name, revision and data: the kernel copies a name
-			 * only up to its NUL, the rest of the field is noise. */
-			for (size_t at = sizeof(ENTRY); at + sizeof(struct xt_entry_match) <= e->target_offset; ) {
-				const struct xt_entry_match *m = (const void *)((const char *)e + at);
-				size_t ms = m->u.match_size;
-				if (ms < sizeof(*m) || at + ms > e->target_offset)
-					break;
-				sb_printf(out, "m %.*s/%u:", (int)sizeof(m->u.user.name), m->u.user.name, m->u.user.revision);
-				sb_append(out, (const char *)m->data, ms - sizeof(*m));
-				at += ms;
-			}
-			sb_printf(out, "->%s\n", label);
-			if (!SFX(label_is_standard)(h, label)) {
-				const struct xt_entry_target *t = (const void *)((const char *)e + e->target_offset);
-				sb_printf(out, "/%u:", t->u.user.revision);
-				if (t->u.target_size >= sizeof(*t))
-					sb_append(out, (const char *)t->data, t->u.target_size - sizeof(*t));
-			}
+			bool ours = mine || chain_is_ours(label) ||
+			            (strcmp(chains[i], "PREROUTING") == 0 &&
+			             iface_return_is_ours(e->IPF.iniface, label, SFX(entry_bare)(e), ifaces, n_ifaces));
+			if (ours)
+				r = SFX(ours_push)(o, h, chains[i], num, builtin, e, label);
 		}
 	}
 	free(chains);
-	return sb_ok(out);
+	return r < 0 ? r : sb_ok(&o->canon);
 }
 
-/* Make dst's contents those of src (both handles of the same table). */
-static int SFX(tc_copy)(struct xtc_handle *dst, struct xtc_handle *src)
+/* Put a snapshot back: ours removed, then the saved chains and rules. */
+static int SFX(tc_restore)(struct xtc_handle *h, const struct ours *o, const char (*ifaces)[IFNAMSIZ],
+                           unsigned n_ifaces)
 {
-	char (*chains)[XT_EXTENSION_MAXNAMELEN] = NULL;
-	unsigned n = 0;
-	int r = SFX(chains_list)(dst, &chains, &n);
-	if (r < 0)
-		return r;
-	for (unsigned i = 0; i < n && r == 0; i++)
-		if (!TC(flush_entries)(chains[i], dst))
+	struct slot slots[SLOTS_MAX];
+	unsigned n_slots = 0;
+	int r = SFX(tc_remove_ours)(h, ifaces, n_ifaces, slots, &n_slots);
+	for (unsigned i = 0; i < o->n_chains && r == 0; i++)
+		if (!TC(create_chain)(o->chains[i], h))
 			r = -errno;
-	for (unsigned i = 0; i < n && r == 0; i++)
-		if (!TC(builtin)(chains[i], dst) && !TC(delete_chain)(chains[i], dst))
+	/* positions were taken in ascending order: inserting in that order
+	 * rebuilds each built-in chain exactly */
+	for (size_t i = 0; i < o->n && r == 0; i++) {
+		const struct ours_rule *ru = &o->v[i];
+		int ok = ru->builtin ? TC(insert_entry)(ru->chain, ru->entry, ru->pos, h)
+		                     : TC(append_entry)(ru->chain, ru->entry, h);
+		if (!ok)
 			r = -errno;
-	free(chains);
-	chains = NULL;
-	if (r < 0 || (r = SFX(chains_list)(src, &chains, &n)) < 0)
-		return r;
-	for (unsigned i = 0; i < n && r == 0; i++)
-		if (!TC(builtin)(chains[i], src) && !TC(create_chain)(chains[i], dst))
-			r = -errno;
-	for (unsigned i = 0; i < n && r == 0; i++) {
-		const char *c = chains[i];
-		if (TC(builtin)(c, src)) {
-			struct xt_counters cnt;
-			const char *pol = TC(get_policy)(c, &cnt, src);
-			if (pol && !TC(set_policy)(c, pol, &cnt, dst)) {
-				r = -errno;
-				break;
-			}
-		}
-		for (const ENTRY *e = TC(first_rule)(c, src); e && r == 0; e = TC(next_rule)(e, src)) {
-			const char *label = TC(get_target)(e, src);
-			ENTRY *copy = malloc(e->next_offset);
-			if (!copy || !label) {
-				free(copy);
-				r = -ENOMEM;
-				break;
-			}
-			memcpy(copy, e, e->next_offset);
-			if (SFX(label_is_standard)(src, label)) {
-				struct xt_entry_target *t = (void *)((char *)copy + copy->target_offset);
-				memset(t->u.user.name, 0, sizeof(t->u.user.name));
-				snprintf(t->u.user.name, sizeof(t->u.user.name), "%s", label);
-			}
-			if (!TC(append_entry)(c, copy, dst))
-				r = -errno;
-			free(copy);
+	}
+	return r;
+}
+
+static int SFX(tc_count_foreign)(struct xtc_handle *h, unsigned *count)
+{
+	for (const char *c = TC(first_chain)(h); c; c = TC(next_chain)(h)) {
+		if (chain_is_ours(c))
+			continue;
+		bool builtin = TC(builtin)(c, h);
+		for (const ENTRY *e = TC(first_rule)(c, h); e; e = TC(next_rule)(e, h)) {
+			const char *label = TC(get_target)(e, h);
+			if (!(builtin && label && chain_is_ours(label)))
+				(*count)++;
 		}
 	}
-	free(chains);
-	return r;
+	return 0;
 }
 
 static const struct tc_ops SFX(tc_ops) = {
@@ -360,8 +379,9 @@ static const struct tc_ops SFX(tc_ops) = {
 	.close = SFX(tc_close),
 	.remove_ours = SFX(tc_remove_ours),
 	.add = SFX(tc_add),
-	.dump = SFX(tc_dump),
-	.copy = SFX(tc_copy),
+	.snapshot = SFX(tc_snapshot),
+	.restore = SFX(tc_restore),
+	.count_foreign = SFX(tc_count_foreign),
 	.commit = SFX(tc_commit),
 	.strerror = SFX(tc_strerror),
 };

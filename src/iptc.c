@@ -22,6 +22,9 @@
 
 #include "util.h"
 
+/* A chain name as libiptc takes it (xt_chainlabel). */
+#define CHAIN_NAME_MAX ((int)sizeof(xt_chainlabel))
+
 static const char *const our_chains[] = {
 	RULE_CHAIN_REDIRECT, RULE_CHAIN_IN_REDIRECT, RULE_CHAIN_INBOUND,
 	RULE_CHAIN_OUTPUT, RULE_CHAIN_DIVERT, RULE_CHAIN_TPROXY,
@@ -212,10 +215,36 @@ static bool iface_return_is_ours(const char *iniface, const char *label, bool ba
  * rules the script inserts at the head (head). */
 #define SLOTS_MAX 8
 struct slot {
-	char chain[XT_EXTENSION_MAXNAMELEN];
+	char chain[CHAIN_NAME_MAX];
 	unsigned pos;
 	bool head;
 };
+
+/* Everything of ours in one table, copied out: for change detection
+ * (canon) and to put it back when a later table's commit fails. */
+struct ours_rule {
+	char chain[CHAIN_NAME_MAX];
+	unsigned pos;       /* index in a built-in chain */
+	bool builtin;
+	void *entry;        /* ipt_entry or ip6t_entry, target by label */
+};
+
+struct ours {
+	char chains[RULESET_MAX_CHAINS][CHAIN_NAME_MAX];
+	unsigned n_chains;
+	struct ours_rule *v;
+	size_t n, cap;
+	struct strbuf canon;
+};
+
+static void ours_free(struct ours *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		free(o->v[i].entry);
+	free(o->v);
+	sb_free(&o->canon);
+	memset(o, 0, sizeof(*o));
+}
 
 struct tc_ops {
 	int family;
@@ -226,8 +255,9 @@ struct tc_ops {
 	                   unsigned *n_slots);
 	int (*add)(struct xtc_handle *h, const struct ruleset *rs, enum rule_table t, struct slot *slots,
 	           unsigned n_slots);
-	int (*dump)(struct xtc_handle *h, struct strbuf *out, bool foreign_only, unsigned *count);
-	int (*copy)(struct xtc_handle *dst, struct xtc_handle *src);
+	int (*snapshot)(struct xtc_handle *h, const char (*ifaces)[IFNAMSIZ], unsigned n, struct ours *o);
+	int (*restore)(struct xtc_handle *h, const struct ours *o, const char (*ifaces)[IFNAMSIZ], unsigned n);
+	int (*count_foreign)(struct xtc_handle *h, unsigned *count);
 	int (*commit)(struct xtc_handle *h);
 	const char *(*strerror)(int err);
 };
@@ -270,85 +300,75 @@ static bool ruleset_uses(const struct ruleset *rs, enum rule_table t)
 struct pending {
 	const struct tc_ops *o;
 	const char *table;
-	struct xtc_handle *old;  /* the table as it was, for a rollback */
+	struct ours before;  /* our rules as they were, for a rollback */
 };
 
-/* Restore a committed table to its earlier contents. */
-static int table_restore(const struct pending *p)
+/* Put a committed table's rules of ours back as they were; all other rules
+ * were never touched, so this restores the whole table. */
+static int table_restore(const struct pending *p, const struct rules_target *tg)
 {
 	struct xtc_handle *h = p->o->open(p->table);
 	if (!h)
 		return -errno;
-	int r = p->o->copy(h, p->old);
+	int r = p->o->restore(h, &p->before, tg->ifaces, tg->n_ifaces);
 	if (r == 0 && !p->o->commit(h))
 		r = errno ? -errno : -EIO;
 	p->o->close(h);
 	return r;
 }
 
-/* Build the new table and commit it if it differs.  1 committed, 0 the
- * same already, negative errno.  On 1, *old holds the earlier contents. */
+/* Rebuild our part of the table and commit it if it differs: one read of
+ * the table, one commit.  1 committed (before then holds our old rules), 0
+ * the same already, negative errno. */
 static int table_apply(const struct tc_ops *o, const char *table, enum rule_table t,
-                       const struct rules_target *tg, struct xtc_handle **old, char *err, size_t errlen)
+                       const struct rules_target *tg, struct ours *before, char *err, size_t errlen)
 {
 	const struct ruleset *rs = tg->sets[o->family == AF_INET ? 0 : 1];
+	const char *fam = o->family == AF_INET ? "IPv4" : "IPv6";
 	for (int attempt = 0; attempt < 3; attempt++) {
-		struct xtc_handle *before = o->open(table), *h = NULL;
-		struct strbuf a, b;
-		sb_init(&a);
-		sb_init(&b);
-		int r;
-		if (!before) {
-			r = -errno;
-			err_set(err, errlen, "%s table %s: %s", o->family == AF_INET ? "IPv4" : "IPv6", table,
-			        o->strerror(errno));
-			return r ? r : -EIO;
-		}
-		h = o->open(table);
-		if (!h) {
-			r = -errno;
-			goto fail;
-		}
+		struct ours after = { .n_chains = 0 };
 		struct slot slots[SLOTS_MAX];
 		unsigned n_slots = 0;
-		if ((r = o->remove_ours(h, tg->ifaces, tg->n_ifaces, slots, &n_slots)) < 0 ||
-		    (r = o->add(h, rs, t, slots, n_slots)) < 0)
+		int r;
+		memset(before, 0, sizeof(*before));
+		struct xtc_handle *h = o->open(table);
+		if (!h) {
+			r = errno ? -errno : -EIO;
+			err_set(err, errlen, "%s table %s: %s", fam, table, o->strerror(-r));
+			return r;
+		}
+		if ((r = o->snapshot(h, tg->ifaces, tg->n_ifaces, before)) < 0 ||
+		    (r = o->remove_ours(h, tg->ifaces, tg->n_ifaces, slots, &n_slots)) < 0 ||
+		    (r = o->add(h, rs, t, slots, n_slots)) < 0 ||
+		    (r = o->snapshot(h, tg->ifaces, tg->n_ifaces, &after)) < 0)
 			goto fail;
-		if ((r = o->dump(before, &a, false, NULL)) < 0 || (r = o->dump(h, &b, false, NULL)) < 0)
-			goto fail;
-		if (a.len == b.len && (a.len == 0 || memcmp(a.buf, b.buf, a.len) == 0)) {
+		if (before->canon.len == after.canon.len &&
+		    (after.canon.len == 0 || memcmp(before->canon.buf, after.canon.buf, after.canon.len) == 0)) {
 			r = 0;
 			goto done;
 		}
 		if (!o->commit(h)) {
 			r = errno ? -errno : -EIO;
 			if (r == -EAGAIN) {
-				sb_free(&a);
-				sb_free(&b);
+				ours_free(&after);
+				ours_free(before);
 				o->close(h);
-				o->close(before);
 				continue;
 			}
 			goto fail;
 		}
+		ours_free(&after);
 		o->close(h);
-		sb_free(&a);
-		sb_free(&b);
-		*old = before;
 		return 1;
 	fail:
-		err_set(err, errlen, "%s table %s: %s", o->family == AF_INET ? "IPv4" : "IPv6", table,
-		        r == -ENOMEM ? "out of memory" : o->strerror(-r));
+		err_set(err, errlen, "%s table %s: %s", fam, table, r == -ENOMEM ? "out of memory" : o->strerror(-r));
 	done:
-		sb_free(&a);
-		sb_free(&b);
-		if (h)
-			o->close(h);
-		o->close(before);
+		ours_free(&after);
+		ours_free(before);
+		o->close(h);
 		return r;
 	}
-	err_set(err, errlen, "%s table %s: changed by another writer during every attempt",
-	        o->family == AF_INET ? "IPv4" : "IPv6", table);
+	err_set(err, errlen, "%s table %s: changed by another writer during every attempt", fam, table);
 	return -EAGAIN;
 }
 
@@ -385,26 +405,28 @@ int rules_commit(const struct rules_target *tg, char *err, size_t errlen)
 				r = -EIO;
 				goto rollback;
 			}
-			struct xtc_handle *old = NULL;
-			r = table_apply(o, tables[i].name, tables[i].t, tg, &old, err, errlen);
+			struct pending *p = &done[n_done];
+			p->o = o;
+			p->table = tables[i].name;
+			r = table_apply(o, tables[i].name, tables[i].t, tg, &p->before, err, errlen);
 			if (r < 0)
 				goto rollback;
 			if (r > 0)
-				done[n_done++] = (struct pending){ o, tables[i].name, old };
+				n_done++;
 		}
 	}
 	for (unsigned i = 0; i < n_done; i++)
-		done[i].o->close(done[i].old);
+		ours_free(&done[i].before);
 	return n_done > 0;
 rollback:
 	for (unsigned i = n_done; i-- > 0; ) {
-		int k = table_restore(&done[i]);
+		int k = table_restore(&done[i], tg);
 		if (k < 0) {
 			size_t l = strlen(err);
 			snprintf(err + l, errlen - l, "; restoring IPv%d table %s also failed: %s",
 			         done[i].o->family == AF_INET ? 4 : 6, done[i].table, done[i].o->strerror(-k));
 		}
-		done[i].o->close(done[i].old);
+		ours_free(&done[i].before);
 	}
 	return r;
 }
@@ -423,10 +445,7 @@ int rules_count_foreign(unsigned *count)
 			if (!h)
 				return -errno;
 			unsigned n = 0;
-			struct strbuf sb;
-			sb_init(&sb);
-			int r = o->dump(h, &sb, true, &n);
-			sb_free(&sb);
+			int r = o->count_foreign(h, &n);
 			o->close(h);
 			if (r < 0)
 				return r;
