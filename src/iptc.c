@@ -79,16 +79,23 @@ static void *blob_add(struct strbuf *b, const char *name, uint8_t rev, size_t da
 static int rule_blob(const struct rule *r, int family, struct strbuf *b, size_t *target_at)
 {
 	/* blob_add returns pointers into b; each is used before the next add. */
-	if (r->dport.set) {
-		if (r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP)
+	if (r->dport.set || r->not_syn) {
+		if ((r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP) || (r->not_syn && r->proto != IPPROTO_TCP))
 			return -EINVAL;
 		struct xt_tcp *t = blob_add(b, r->proto == IPPROTO_TCP ? "tcp" : "udp", 0, sizeof(struct xt_tcp), false);
 		if (!t)
 			return -ENOMEM;
 		t->spts[0] = 0;
 		t->spts[1] = 0xffff;
-		t->dpts[0] = t->dpts[1] = (uint16_t)r->dport.v;
+		t->dpts[0] = r->dport.set ? (uint16_t)r->dport.v : 0;
+		t->dpts[1] = r->dport.set ? (uint16_t)r->dport.v : 0xffff;
 		t->invflags = r->dport.neg ? XT_TCP_INV_DSTPT : 0;
+		if (r->not_syn) {
+			/* ! --syn: FIN,SYN,RST,ACK must not equal SYN alone */
+			t->flg_mask = 0x17;
+			t->flg_cmp = 0x02;
+			t->invflags |= XT_TCP_INV_FLAGS;
+		}
 	}
 	if (r->socket) {
 		/* revision 3, the one iptables picks: iptables-save shows others as

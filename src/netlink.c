@@ -63,36 +63,42 @@ static int nl_open(struct nl *nl, int protocol)
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* The message is built in raw; its header is written through req_hdr().
+ * (A union with struct nlmsghdr makes gcc 12's object-size checks under
+ * -fsanitize think attributes are written into nlmsg_len.) */
 struct nl_req {
-	union {
-		struct nlmsghdr nh;
-		uint8_t raw[NL_REQ_MAX];
-	} u;
+	_Alignas(struct nlmsghdr) uint8_t raw[NL_REQ_MAX];
 	bool overflow;
 };
+
+static struct nlmsghdr *req_hdr(struct nl_req *req)
+{
+	return (struct nlmsghdr *)(void *)req->raw;
+}
 
 /* Start a request of type with flags (NLM_F_REQUEST|NLM_F_ACK are added on
  * sending) and the family header hdr. */
 static void req_init(struct nl_req *req, uint16_t type, uint16_t flags, const void *hdr, size_t len)
 {
 	memset(req, 0, sizeof(*req));
-	req->u.nh.nlmsg_type = type;
-	req->u.nh.nlmsg_flags = flags;
-	req->u.nh.nlmsg_len = NLMSG_LENGTH(len);
-	memcpy(req->u.raw + NLMSG_HDRLEN, hdr, len);
+	req_hdr(req)->nlmsg_type = type;
+	req_hdr(req)->nlmsg_flags = flags;
+	req_hdr(req)->nlmsg_len = NLMSG_LENGTH(len);
+	memcpy(req->raw + NLMSG_HDRLEN, hdr, len);
 }
 
 static void req_put(struct nl_req *req, uint16_t type, const void *data, size_t len)
 {
-	size_t off = NLMSG_ALIGN(req->u.nh.nlmsg_len);
-	if (len > sizeof(req->u.raw) || off + NLA_ALIGN(NLA_HDRLEN + len) > sizeof(req->u.raw)) {
+	size_t off = NLMSG_ALIGN(req_hdr(req)->nlmsg_len);
+	if (len > sizeof(req->raw) || off + NLA_ALIGN(NLA_HDRLEN + len) > sizeof(req->raw)) {
 		req->overflow = true;
 		return;
 	}
 	struct nlattr a = { .nla_len = (uint16_t)(NLA_HDRLEN + len), .nla_type = type };
-	memcpy(req->u.raw + off, &a, sizeof(a));
-	memcpy(req->u.raw + off + NLA_HDRLEN, data, len);
-	req->u.nh.nlmsg_len = (uint32_t)(off + NLA_ALIGN(NLA_HDRLEN + len));
+	uint8_t *at = req->raw + off;
+	memcpy(at, &a, sizeof(a));
+	memcpy(at + NLA_HDRLEN, data, len);
+	req_hdr(req)->nlmsg_len = (uint32_t)(off + NLA_ALIGN(NLA_HDRLEN + len));
 }
 
 static void req_put_u32(struct nl_req *req, uint16_t type, uint32_t v)
@@ -174,7 +180,7 @@ static int nl_transact(struct nl *nl, struct nl_req *req, nl_msg_fn fn, void *us
 {
 	if (req->overflow)
 		return -EMSGSIZE;
-	struct nlmsghdr *nh = &req->u.nh;
+	struct nlmsghdr *nh = req_hdr(req);
 	nh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
 	nh->nlmsg_seq = ++nl->seq;
 	nh->nlmsg_pid = 0;

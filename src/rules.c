@@ -366,6 +366,16 @@ static int build_inbound(struct build_ctx *x)
 	r.proto = IPPROTO_TCP;
 	ADD(x, r);
 
+	/* Not in the script (D9): a connection that was open before the rules
+	 * went in is picked up by conntrack mid-stream as new, and nat would
+	 * redirect it and break it.  Only a SYN starts a connection to capture. */
+	if (!x->tproxy) {
+		r = rule_new(t, RULE_CHAIN_INBOUND, RULE_RETURN);
+		r.proto = IPPROTO_TCP;
+		r.not_syn = true;
+		ADD(x, r);
+	}
+
 	if (in->all) {
 		/* Never capture ssh, then the user's exclusions, then the rest. */
 		r = rule_new(t, RULE_CHAIN_INBOUND, RULE_RETURN);
@@ -418,6 +428,12 @@ static int build_outbound(struct build_ctx *x)
 
 	r = rule_jump(RULE_TABLE_NAT, "OUTPUT", RULE_CHAIN_OUTPUT);
 	r.proto = IPPROTO_TCP;
+	ADD(x, r);
+
+	/* D9, as in build_inbound: established connections stay as they are. */
+	r = rule_new(RULE_TABLE_NAT, RULE_CHAIN_OUTPUT, RULE_RETURN);
+	r.proto = IPPROTO_TCP;
+	r.not_syn = true;
 	ADD(x, r);
 
 	/* Port exclusions come before anything may redirect to self. */
@@ -645,6 +661,11 @@ static int render_rule(struct strbuf *sb, int family, const struct rule *r)
 			return -EINVAL;
 		sb_printf(sb, " -m %s%s --dport %u", proto, r->dport.neg ? " !" : "",
 			  (unsigned)r->dport.v);
+	}
+	if (r->not_syn) {
+		if (r->proto != IPPROTO_TCP || r->proto_neg)
+			return -EINVAL;
+		sb_printf(sb, "%s ! --tcp-flags FIN,SYN,RST,ACK SYN", r->dport.set ? "" : " -m tcp");
 	}
 	if (r->socket)
 		sb_puts(sb, " -m socket");

@@ -72,6 +72,8 @@ struct rule {
 	uint8_t proto;                     /* 0 = any, IPPROTO_TCP, IPPROTO_UDP */
 	bool proto_neg;
 	struct rule_num dport;             /* -m tcp|udp --dport; needs proto */
+	bool not_syn;                      /* -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN
+	                                    * (! --syn); needs proto tcp */
 	bool socket;                       /* -m socket: a local socket owns the packet */
 	struct rule_num uid, gid;          /* -m owner --uid-owner/--gid-owner */
 
