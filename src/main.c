@@ -345,7 +345,7 @@ static int args_parse(int argc, char **argv, struct args *a)
 	/* validate and plan take the global options after the command too */
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
-	optind = 1;
+	optind = 0;  /* glibc: 0 fully reinitialises getopt (1 would keep a half-read option cluster) */
 	r = global_opts_parse(sub_argc, sub_argv, a);
 	if (r <= 0)
 		return r;

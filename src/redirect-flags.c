@@ -243,7 +243,7 @@ int redirect_flags_parse(int argc, char **argv, const char *root, struct redirec
 
 	bool uids_given = false, gids_given = false;
 	int c;
-	optind = 1;
+	optind = 0;  /* glibc: 0 fully reinitialises getopt (1 would keep a half-read option cluster) */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:p:z:u:g:m:b:d:i:x:o:k:nw:h", longopts, NULL)) != -1) {
 		uint16_t port;
