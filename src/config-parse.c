@@ -1124,6 +1124,12 @@ static const struct field fetch_fields[] = {
 	{ "retries", f_uint, F(retries), &(const struct range){ 0, 100 } },
 	{ "deadline_sec", f_uint, F(deadline_sec), &(const struct range){ 1, 86400 } },
 	{ "max_size", f_u64, F(max_size), &(const struct range){ 1, 1ull << 40 } },
+	{ "connect_timeout_sec", f_uint, F(connect_timeout_sec), &(const struct range){ 1, 3600 } },
+	{ "first_byte_timeout_sec", f_uint, F(first_byte_timeout_sec), &(const struct range){ 1, 3600 } },
+	{ "low_speed_limit", f_uint, F(low_speed_limit), &(const struct range){ 0, 1u << 30 } },
+	{ "low_speed_time_sec", f_uint, F(low_speed_time_sec), &(const struct range){ 1, 3600 } },
+	{ "backoff_base_ms", f_uint, F(backoff_base_ms), &(const struct range){ 1, 600000 } },
+	{ "backoff_max_ms", f_uint, F(backoff_max_ms), &(const struct range){ 1, 3600000 } },
 	{ NULL, NULL, 0, NULL }
 };
 #undef F

@@ -41,6 +41,21 @@ const char *key_type_name(enum key_type k)
 	return (unsigned)k < ELEMENTSOF(n) ? n[k] : "?";
 }
 
+void fetch_opts_init(struct fetch_opts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->concurrency = 4;
+	f->retries = 5;
+	f->deadline_sec = 600;
+	f->max_size = 1ull << 30;
+	f->connect_timeout_sec = 10;
+	f->first_byte_timeout_sec = 30;
+	f->low_speed_limit = 1024;
+	f->low_speed_time_sec = 30;
+	f->backoff_base_ms = 500;
+	f->backoff_max_ms = 30000;
+}
+
 void config_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -48,10 +63,7 @@ void config_init(struct config *c)
 	c->certs.key_type = KEY_EC_P256;
 	c->certs.lifetime_hours = 24 * 90;
 	c->certs.ca_mode = CA_MODE_NONE;
-	c->fetch.concurrency = 4;
-	c->fetch.retries = 5;
-	c->fetch.deadline_sec = 600;
-	c->fetch.max_size = 1ull << 30;
+	fetch_opts_init(&c->fetch);
 	c->user.uid = 1337;
 	c->user.gid = 1337;
 	c->apiserver.port = 8080;

@@ -129,12 +129,19 @@ struct apiserver {
 };
 
 struct fetch_opts {
-	char *ca_bundle;         /* extra CA bundle for https */
-	unsigned concurrency;    /* default 4 */
-	unsigned retries;        /* default 5 */
-	unsigned deadline_sec;   /* whole-run deadline, default 600 */
-	uint64_t max_size;       /* cap for artifacts without a size, default 1 GiB */
+	char *ca_bundle;             /* extra CA bundle for https */
+	unsigned concurrency;        /* default 4 */
+	unsigned retries;            /* per URL, default 5 */
+	unsigned deadline_sec;       /* whole-run deadline, default 600 */
+	uint64_t max_size;           /* cap for artifacts without a size, default 1 GiB */
+	unsigned connect_timeout_sec;/* default 10 */
+	unsigned first_byte_timeout_sec; /* request sent to first response byte, default 30 */
+	unsigned low_speed_limit;    /* bytes/s, default 1024 */
+	unsigned low_speed_time_sec; /* for this long, default 30 */
+	unsigned backoff_base_ms;    /* first retry waits up to this, default 500 */
+	unsigned backoff_max_ms;     /* cap, default 30000 */
 };
+void fetch_opts_init(struct fetch_opts *f);
 
 struct proxy_user {
 	char *name;              /* istio-proxy */

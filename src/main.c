@@ -14,9 +14,10 @@
 #include "plan.h"
 #include "redirect-flags.h"
 #include "source.h"
+#include "step-fetch.h"
 #include "step-redirect.h"
 
-enum command { CMD_NONE, CMD_VALIDATE, CMD_PLAN, CMD_REDIRECT };
+enum command { CMD_NONE, CMD_VALIDATE, CMD_PLAN, CMD_FETCH, CMD_REDIRECT };
 enum format { FORMAT_TEXT, FORMAT_JSON };
 
 struct args {
@@ -25,6 +26,7 @@ struct args {
 	const char *root;
 	const char *config;
 	const char *cmdline;
+	const char *config_pin;
 	/* redirect */
 	struct redirect_config redirect;
 	struct redirect_opts redirect_opts;
@@ -42,14 +44,17 @@ static void help(FILE *f)
 	        "Commands:\n"
 	        "  validate          parse and check the configuration; change nothing\n"
 	        "  plan              print every step a run would take, in order\n"
+	        "  fetch             download, verify, cache and install the artifacts of the\n"
+	        "                    configured roles\n"
 	        "  redirect [FLAGS] [clean]\n"
 	        "                    send traffic through the sidecar (istio-iptables.sh flags;\n"
 	        "                    see meshboot redirect -h)\n"
 	        "\n"
 	        "Options:\n"
-	        "  -c, --config SOURCE  configuration: a path, or - for stdin (default: the kernel\n"
-	        "                       command line meshboot.config=, " SOURCE_ETC ",\n"
+	        "  -c, --config SOURCE  configuration: a path, - for stdin, or a URL (default: the\n"
+	        "                       kernel command line meshboot.config=, " SOURCE_ETC ",\n"
 	        "                       " SOURCE_CLOUD_INIT ")\n"
+	        "      --config-sha256 HEX  pin for a --config URL (required for http://)\n"
 	        "      --root DIR       operate on the tree at DIR instead of /\n"
 	        "      --cmdline FILE   read the kernel command line from FILE (default /proc/cmdline)\n"
 	        "      --format FORMAT  text (default) or json\n"
@@ -78,6 +83,7 @@ static int exit_status(int r)
 	case ENOMEM: return EX_OSERR;
 	case EACCES: case EPERM: return EX_NOPERM;
 	case ETIMEDOUT: case EAGAIN: return EX_TEMPFAIL;
+	case EREMOTEIO: return EX_UNAVAILABLE;
 	case EMEDIUMTYPE: return EX_CONFIG;
 	case EIO: return EX_IOERR;
 	default: return EX_SOFTWARE;
@@ -108,7 +114,7 @@ static int config_load(const struct args *a, struct config *c, struct config_sou
 {
 	struct strbuf why;
 	sb_init(&why);
-	int r = source_load(a->root, a->config, a->cmdline, src, &why);
+	int r = source_load(a->root, a->config, a->config_pin, a->cmdline, src, &why);
 	if (r < 0) {
 		log_error("%s", why.buf ? why.buf : strerror(-r));
 		sb_free(&why);
@@ -237,6 +243,9 @@ static int run(const struct args *a)
 		case CMD_PLAN:
 			r = plan_print(a, &c);
 			break;
+		case CMD_FETCH:
+			r = fetch_step(&c, a->root);
+			break;
 		default:
 			r = -EINVAL;
 		}
@@ -249,8 +258,9 @@ static int run(const struct args *a)
 /* Global options, before the command and (for validate and plan) after it. */
 static int global_opts_parse(int argc, char **argv, struct args *a)
 {
-	enum { OPT_ROOT = 0x100, OPT_FORMAT, OPT_CMDLINE };
+	enum { OPT_ROOT = 0x100, OPT_FORMAT, OPT_CMDLINE, OPT_CONFIG_PIN };
 	static const struct option opts[] = {
+		{ "config-sha256", required_argument, NULL, OPT_CONFIG_PIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -299,6 +309,9 @@ static int global_opts_parse(int argc, char **argv, struct args *a)
 		case OPT_CMDLINE:
 			a->cmdline = optarg;
 			break;
+		case OPT_CONFIG_PIN:
+			a->config_pin = optarg;
+			break;
 		default:
 			fprintf(stderr, "Try 'meshboot --help'.\n");
 			return -EINVAL;
@@ -314,7 +327,7 @@ static int args_parse(int argc, char **argv, struct args *a)
 	if (r <= 0)
 		return r;
 	if (optind >= argc) {
-		fprintf(stderr, "meshboot: no command given (validate, plan, redirect). Try 'meshboot --help'.\n");
+		fprintf(stderr, "meshboot: no command given (validate, plan, fetch, redirect). Try 'meshboot --help'.\n");
 		return -EINVAL;
 	}
 	const char *cmd = argv[optind];
@@ -337,12 +350,14 @@ static int args_parse(int argc, char **argv, struct args *a)
 		a->cmd = CMD_VALIDATE;
 	else if (strcmp(cmd, "plan") == 0)
 		a->cmd = CMD_PLAN;
+	else if (strcmp(cmd, "fetch") == 0)
+		a->cmd = CMD_FETCH;
 	else {
-		fprintf(stderr, "meshboot: unknown command \"%.60s\" (validate, plan, redirect). Try 'meshboot --help'.\n",
+		fprintf(stderr, "meshboot: unknown command \"%.60s\" (validate, plan, fetch, redirect). Try 'meshboot --help'.\n",
 		        cmd);
 		return -EINVAL;
 	}
-	/* validate and plan take the global options after the command too */
+	/* validate, plan and fetch take the global options after the command too */
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
 	optind = 0;  /* glibc: 0 fully reinitialises getopt (1 would keep a half-read option cluster) */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fetch.h"
 #include "userdata.h"
 
 void source_free(struct config_source *s)
@@ -70,9 +71,66 @@ static int load_path(const char *root, const char *path, bool in_root, struct co
 	return out->name ? 0 : -ENOMEM;
 }
 
-static int load_one(const char *root, const char *src, bool in_root, struct config_source *out,
+/* A configuration URL, through the fetcher: https, or http with a pin
+ * (meshboot.config_sha256= / --config-sha256), or file://. */
+static int load_url(const char *url, const char *pin, struct config_source *out, struct strbuf *why)
+{
+	bool https = str_has_prefix(url, "https://"), file = str_has_prefix(url, "file://");
+	bool http = str_has_prefix(url, "http://");
+	if (!https && !http && !file) {
+		sb_printf(why, "%.200s: configuration URLs are https://, http:// (with a pin) or file://", url);
+		return -EPROTONOSUPPORT;
+	}
+	if (http && !pin) {
+		sb_printf(why, "%.200s: a plain http:// configuration needs a SHA-256 pin "
+		          "(meshboot.config_sha256= on the kernel command line, or --config-sha256)", url);
+		return -EPROTONOSUPPORT;
+	}
+	struct fetch_opts o;
+	fetch_opts_init(&o);
+	struct fetch_job j;
+	fetch_job_init(&j);
+	j.name = "configuration";
+	j.urls[j.n_urls++] = url;
+	j.max_size = USERDATA_MAX;
+	j.pinned = pin != NULL;
+	if (pin) {
+		j.alg = DIGEST_SHA256;
+		snprintf(j.hex, sizeof(j.hex), "%s", pin);
+	}
+	int r = fetch_run(&j, 1, &o, NULL);
+	if (r == 0) {
+		out->len = j.mem.len;
+		out->data = sb_steal(&j.mem);
+		out->name = strdup(url);
+		r = out->data && out->name ? 0 : -ENOMEM;
+	} else if (r > 0) {
+		sb_printf(why, "%s", j.err);
+		r = j.status == FETCH_MISMATCH ? -EBADMSG : j.status == FETCH_PERMANENT ? -EREMOTEIO : -ETIMEDOUT;
+	} else {
+		sb_printf(why, "%.200s: the fetcher cannot run: %s", url, strerror(-r));
+	}
+	fetch_job_free(&j);
+	return r;
+}
+
+static bool pin_valid(const char *pin)
+{
+	if (strlen(pin) != 64)
+		return false;
+	for (const char *c = pin; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+			return false;
+	return true;
+}
+
+static int load_one(const char *root, const char *src, const char *pin, bool in_root, struct config_source *out,
                     struct strbuf *why)
 {
+	if (pin && !pin_valid(pin)) {
+		sb_printf(why, "the configuration pin is not a lower-case SHA-256 (64 hexadecimal digits)");
+		return -EINVAL;
+	}
 	if (strcmp(src, "-") == 0) {
 		int r = fd_read_all(STDIN_FILENO, USERDATA_MAX, &out->data, &out->len);
 		if (r == -EFBIG)
@@ -84,21 +142,19 @@ static int load_one(const char *root, const char *src, bool in_root, struct conf
 		out->name = strdup("<stdin>");
 		return out->name ? 0 : -ENOMEM;
 	}
-	if (is_url(src)) {
-		sb_printf(why, "%.200s: configuration URLs need the fetcher, which this build does not have yet", src);
-		return -EPROTONOSUPPORT;
-	}
+	if (is_url(src))
+		return load_url(src, pin, out, why);
 	return load_path(root, src, in_root, out, why);
 }
 
-int source_load(const char *root, const char *explicit, const char *cmdline_path,
+int source_load(const char *root, const char *explicit, const char *explicit_pin, const char *cmdline_path,
                 struct config_source *out, struct strbuf *why)
 {
 	memset(out, 0, sizeof(*out));
 	int r;
 	if (explicit) {
 		/* --config paths are the operator's, relative to the cwd, not --root. */
-		r = load_one(root, explicit, false, out, why);
+		r = load_one(root, explicit, explicit_pin, false, out, why);
 		if (r == 0)
 			out->origin = strdup("--config");
 		return r;
@@ -117,8 +173,9 @@ int source_load(const char *root, const char *explicit, const char *cmdline_path
 	}
 	if (r == 0) {
 		_cleanup_free_ char *v = cmdline_get(cl, "meshboot.config");
+		_cleanup_free_ char *pin = cmdline_get(cl, "meshboot.config_sha256");
 		if (v) {
-			r = load_one(root, v, true, out, why);
+			r = load_one(root, v, pin, true, out, why);
 			if (r == 0)
 				out->origin = strdup("kernel command line");
 			return r;

@@ -21,11 +21,15 @@ struct config_source {
  * quotes allowed around the word).  Returns malloc'd string or NULL. */
 char *cmdline_get(const char *cmdline, const char *key);
 
-/* Load the configuration bytes.  explicit: --config value or NULL;
- * cmdline_path: file holding the kernel command line (default
- * /proc/cmdline under root).  Returns 0; -ENOENT when nothing was found
- * (why lists the places looked); -EPROTONOSUPPORT for a URL (the fetcher
- * is not built yet); other -errno with why naming the path. */
-int source_load(const char *root, const char *explicit, const char *cmdline_path,
+/* Load the configuration bytes.  explicit: --config value or NULL, with
+ * explicit_pin (--config-sha256) or NULL; cmdline_path: file holding the
+ * kernel command line (default /proc/cmdline under root), where
+ * meshboot.config=SOURCE and meshboot.config_sha256=HEX are read.  A URL
+ * source goes through the fetcher: https, http only with the pin, file.
+ * Returns 0; -ENOENT when nothing was found (why lists the places looked);
+ * -EPROTONOSUPPORT for a URL that is refused; -EBADMSG for a pin mismatch;
+ * -EREMOTEIO / -ETIMEDOUT when the download failed; other -errno with why
+ * naming the path. */
+int source_load(const char *root, const char *explicit, const char *explicit_pin, const char *cmdline_path,
                 struct config_source *out, struct strbuf *why);
 void source_free(struct config_source *s);

@@ -293,3 +293,40 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 	}
 	return fsync(dfd) < 0 ? -errno : 0;
 }
+
+int root_mkdir_p(const char *root, const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	size_t len = strlen(p);
+	while (len > 1 && p[len - 1] == '/')
+		p[--len] = '\0';
+	int fd = root_open(root, p, O_RDONLY | O_DIRECTORY, 0);
+	if (fd != -ENOENT)
+		return fd;
+	/* Walk down from the root, creating what is missing. */
+	for (char *slash = p + 1; ; slash++) {
+		slash = strchr(slash, '/');
+		if (slash)
+			*slash = '\0';
+		int d = root_open(root, p, O_RDONLY | O_DIRECTORY, 0);
+		if (d == -ENOENT) {
+			char *last = strrchr(p, '/');
+			*last = '\0';
+			_cleanup_close_ int parent = root_open(root, *p ? p : "/", O_RDONLY | O_DIRECTORY, 0);
+			*last = '/';
+			if (parent < 0)
+				return parent;
+			if (mkdirat(parent, last + 1, mode) < 0 && errno != EEXIST)
+				return -errno;
+			d = root_open(root, p, O_RDONLY | O_DIRECTORY, 0);
+		}
+		if (d < 0)
+			return d;
+		if (!slash)
+			return d;
+		close(d);
+		*slash = '/';
+	}
+}

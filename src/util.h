@@ -64,6 +64,11 @@ int root_open(const char *root, const char *path, int flags, mode_t mode);
 /* file_read_all for a path inside root (see root_open); the last component
  * must not be a symlink. */
 int root_read_all(const char *root, const char *path, size_t max, char **out, size_t *out_len);
+/* Make the directory path (and its parents) inside root, as root_open
+ * resolves it (symlinks stay inside root); new directories get mode.
+ * Returns an O_DIRECTORY fd of path, or -errno. */
+int root_mkdir_p(const char *root, const char *path, mode_t mode);
+
 /* Write a file atomically: a temp file in the same directory (created with
  * mode, O_EXCL|O_NOFOLLOW), fsync, rename over path, fsync the directory.
  * The directory must exist.  0 or -errno; on failure path is unchanged. */

@@ -3,7 +3,7 @@
 # command line, /etc/meshboot/meshboot.yaml, cloud-init's user-data; stdin;
 # size caps; URLs (not accepted until the fetcher exists).
 . "$SRCDIR/tests/integration/lib.sh"
-plan 15
+plan 20
 C="$SRCDIR/tests/corpus/good"
 root="$SCRATCH/root"
 mkdir -p "$root/etc/meshboot" "$root/var/lib/cloud/instance" "$root/proc" "$root/srv"
@@ -29,8 +29,16 @@ echo "quiet meshboot.config=/srv/missing.yaml" > "$SCRATCH/cmdline"
 expect_status "--cmdline FILE overrides /proc/cmdline; its missing target is no input (66)" 66 "$MESHBOOT" --root "$root" --cmdline "$SCRATCH/cmdline" validate
 last_output | grep -q "$root/srv/missing.yaml: No such file or directory" && ok "the missing path is named" || not_ok "the missing path is named"
 
-echo "meshboot.config=https://127.0.0.1:1/user-data" > "$SCRATCH/cmdline"
-expect_status "a URL source is unavailable (69) until the fetcher lands" 69 "$MESHBOOT" --root "$root" --cmdline "$SCRATCH/cmdline" validate
+echo "meshboot.config=http://127.0.0.1:1/user-data" > "$SCRATCH/cmdline"
+expect_status "a plain http:// configuration URL without a pin is refused (69)" 69 "$MESHBOOT" --root "$root" --cmdline "$SCRATCH/cmdline" validate
+last_output | grep -q "needs a SHA-256 pin" && ok "the refusal names the missing pin" || not_ok "the refusal names the missing pin"
+pin=$(sha256sum "$C/plain.yaml" | cut -d' ' -f1)
+echo "meshboot.config=file://$C/plain.yaml meshboot.config_sha256=$pin" > "$SCRATCH/cmdline"
+[ "$(roles --root "$root" --cmdline "$SCRATCH/cmdline")" = pilot ] && ok "a pinned URL on the kernel command line goes through the fetcher" || not_ok "a pinned URL on the kernel command line goes through the fetcher"
+echo "meshboot.config=file://$C/plain.yaml meshboot.config_sha256=$(echo "$pin" | tr 0-9a-f 1-9a-f0)" > "$SCRATCH/cmdline"
+expect_status "a configuration that does not match its pin is refused (65)" 65 "$MESHBOOT" --root "$root" --cmdline "$SCRATCH/cmdline" validate
+last_output | grep -q "sha256 mismatch: expected" && ok "the mismatch names both digests" || not_ok "the mismatch names both digests"
+expect_status "--config URL with --config-sha256" 0 "$MESHBOOT" -q --config "file://$C/plain.yaml" --config-sha256 "$pin" validate
 
 [ "$(roles -c - < "$C/cloud-config.gz")" = sidecar ] && ok "--config - reads gzip user-data from stdin" || not_ok "--config - reads gzip user-data from stdin"
 
