@@ -74,16 +74,27 @@ struct xfer {
 static void err_add(struct fetch_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void err_add(struct fetch_job *j, const char *fmt, ...)
 {
-	size_t l = strlen(j->err);
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* the same failure again: count it instead of repeating it */
+	size_t l = strlen(j->err), ml = strlen(msg);
+	const char *last = j->err;
+	for (const char *p = j->err; (p = strstr(p, "; ")); p += 2)
+		last = p + 2;
+	if (l && strncmp(last, msg, ml) == 0 && (last[ml] == '\0' || strncmp(last + ml, " (x", 3) == 0)) {
+		unsigned times = last[ml] ? (unsigned)strtoul(last + ml + 3, NULL, 10) : 1;
+		snprintf(j->err + (last - j->err) + ml, sizeof(j->err) - (size_t)(last - j->err) - ml, " (x%u)", times + 1);
+		return;
+	}
 	if (l && l + 2 < sizeof(j->err)) {
 		j->err[l++] = ';';
 		j->err[l++] = ' ';
 		j->err[l] = '\0';
 	}
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(j->err + l, sizeof(j->err) - l, fmt, ap);
-	va_end(ap);
+	snprintf(j->err + l, sizeof(j->err) - l, "%s", msg);
 }
 
 static const EVP_MD *md_for(enum digest_alg a)

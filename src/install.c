@@ -372,9 +372,9 @@ static int staging_name(const char *cpath, const char *staging_path, const char 
 	return 0;
 }
 
-int install_commit(const char *root, const char *prefix, const char *component,
-                   const char *staging_path, const char *version, const char *hex_digest,
-                   char *err, size_t errlen)
+static int commit(const char *root, const char *prefix, const char *component,
+                  const char *staging_path, const char *version, const char *hex_digest,
+                  char *err, size_t errlen, bool sync)
 {
 	if (err && errlen)
 		err[0] = '\0';
@@ -410,7 +410,7 @@ int install_commit(const char *root, const char *prefix, const char *component,
 		_cleanup_close_ int sfd = openat(cdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0)
 			return fail(err, errlen, -errno, "cannot open %s: %s", staging_path, strerror(errno));
-		if (fchmod(sfd, 0755) < 0 || syncfs(sfd) < 0)
+		if (fchmod(sfd, 0755) < 0 || (sync && syncfs(sfd) < 0))
 			return fail(err, errlen, -errno, "cannot sync %s: %s", staging_path, strerror(errno));
 	}
 	if (renameat2(cdir, sname, cdir, vname, RENAME_NOREPLACE) < 0) {
@@ -538,4 +538,16 @@ void install_staging_remove(const char *root, const char *staging_path)
 	if (dfd < 0)
 		return;
 	rm_rf_at(dfd, slash + 1, 0);
+}
+
+int install_commit(const char *root, const char *prefix, const char *component, const char *staging_path,
+                   const char *version, const char *hex_digest, char *err, size_t errlen)
+{
+	return commit(root, prefix, component, staging_path, version, hex_digest, err, errlen, true);
+}
+
+int install_commit_synced(const char *root, const char *prefix, const char *component, const char *staging_path,
+                          const char *version, const char *hex_digest, char *err, size_t errlen)
+{
+	return commit(root, prefix, component, staging_path, version, hex_digest, err, errlen, false);
 }

@@ -45,6 +45,12 @@ int install_commit(const char *root, const char *prefix, const char *component,
                    const char *staging_path, const char *version, const char *hex_digest,
                    char *err, size_t errlen);
 
+/* install_commit for a caller that has made every staging tree durable
+ * itself (one syncfs for several commits on the same filesystem). */
+int install_commit_synced(const char *root, const char *prefix, const char *component,
+                          const char *staging_path, const char *version, const char *hex_digest,
+                          char *err, size_t errlen);
+
 /* Swap current and previous atomically (RENAME_EXCHANGE): a second
  * rollback goes forward again.  1 changed, 0 if previous equals current,
  * -ENOENT when there is nothing to roll back to, other -errno with err. */

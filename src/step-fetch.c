@@ -31,6 +31,7 @@ struct item {
 	const struct item *same;/* another role with the same digest (fetched once) */
 	bool switched;          /* installed by this run */
 	char *staging;          /* unpacked, waiting for the commit */
+	int staging_fd;         /* held open (and so locked) until the commit */
 	int unpacked;           /* 1 done, negative errno failed, 0 not yet */
 };
 
@@ -248,6 +249,7 @@ static int unpack_one(const struct config *c, const char *root, struct item *it)
 	int dir_fd = -1;
 	const char *name = role_name(it->role);
 	int r = install_staging_create(root, c->install_prefix, name, &dir_fd, &it->staging, err, sizeof(err));
+	it->staging_fd = dir_fd;
 	if (r < 0) {
 		log_error("fetch: %s: cannot create a staging directory: %s", name, err);
 		return it->unpacked = r;
@@ -282,7 +284,6 @@ static int unpack_one(const struct config *c, const char *root, struct item *it)
 	          (unsigned long long)us.bytes);
 	r = 1;
 out:
-	close(dir_fd);
 	return it->unpacked = r;
 }
 
@@ -426,6 +427,7 @@ int fetch_step(const struct config *c, const char *root)
 		it->role = (enum role)ro;
 		it->a = a;
 		it->fd = -1;
+		it->staging_fd = -1;
 		it->job = -1;
 		if (a->alg != DIGEST_NONE) {
 			it->alg = a->alg;
@@ -552,13 +554,24 @@ int fetch_step(const struct config *c, const char *root)
 		free(it->partial);
 		it->partial = NULL;
 	}
+	/* one flush for every staging tree (they share the prefix's filesystem) */
+	for (unsigned i = 0; i < n; i++) {
+		if (items[i].staging_fd >= 0) {
+			if (syncfs(items[i].staging_fd) < 0) {
+				r = -errno;
+				log_error("fetch: cannot flush the unpacked files to disk: %s", strerror(errno));
+				goto out;
+			}
+			break;
+		}
+	}
 	int changed = 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct item *it = &items[i];
 		if (it->installed)
 			continue;
 		char err[512];
-		k = install_commit(root, c->install_prefix, role_name(it->role), it->staging, it->a->version, it->hex,
+		k = install_commit_synced(root, c->install_prefix, role_name(it->role), it->staging, it->a->version, it->hex,
 		                   err, sizeof(err));
 		if (k < 0) {
 			log_error("fetch: %s: cannot install: %s", role_name(it->role), err);
@@ -598,6 +611,8 @@ out:
 	}
 	for (unsigned i = 0; i < n; i++) {
 		install_staging_remove(root, items[i].staging);  /* a no-op once committed */
+		if (items[i].staging_fd >= 0)
+			close(items[i].staging_fd);
 		free(items[i].staging);
 		if (items[i].partial)
 			cache_partial_remove(root, items[i].partial);
