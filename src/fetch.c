@@ -179,6 +179,14 @@ static size_t on_data(char *buf, size_t size, size_t n, void *userdata)
 		x->range_checked = true;
 		if (!x->first_byte_at)
 			x->first_byte_at = now_sec();
+		curl_off_t cl = -1;
+		uint64_t cap0 = j->size ? j->size : j->max_size;
+		if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0 &&
+		    (uint64_t)cl + (x->status == 206 ? x->offset : 0) > cap0) {
+			x->abort_reason = j->size ? "announces more bytes than the declared size" : "announces more bytes than the size cap";
+			x->abort_status = FETCH_MISMATCH;
+			return 0;
+		}
 		if (x->offset > 0) {
 			if (x->status == 206) {
 				if (!x->has_content_range || x->content_range_start != x->offset) {
@@ -297,6 +305,8 @@ static int attempt_start(struct xfer *x, CURLM *multi)
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_limit);
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_time_sec);
 	}
+	uint64_t cap = j->size ? j->size : j->max_size;
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(cap - (x->offset < cap ? x->offset : cap)));
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
@@ -371,7 +381,14 @@ static void attempt_done(struct xfer *x, CURLcode rc, double deadline)
 	else
 		x->validator[0] = '\0';
 
-	if (rc == CURLE_OK && (!is_http || status == 200 || status == 206)) {
+	/* A connection that broke after exactly the declared size (a server
+	 * announcing more than it has) is judged by its digest, not retried. */
+	bool complete = j->size && x->have == j->size && (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR);
+	if (rc == CURLE_FILESIZE_EXCEEDED && !x->abort_reason) {
+		x->abort_reason = j->size ? "announces more bytes than the declared size" : "announces more bytes than the size cap";
+		x->abort_status = FETCH_MISMATCH;
+	}
+	if (complete || (rc == CURLE_OK && (!is_http || status == 200 || status == 206))) {
 		if (j->size && x->have != j->size) {
 			err_add(j, "%s: %llu bytes, the declared size is %llu", url, (unsigned long long)x->have,
 			        (unsigned long long)j->size);
@@ -396,6 +413,8 @@ static void attempt_done(struct xfer *x, CURLcode rc, double deadline)
 		j->status = FETCH_OK;
 		j->bytes = x->have;
 		j->url_index = x->url;
+		/* what went wrong before (another mirror's bad bytes) stays visible */
+		snprintf(j->warn, sizeof(j->warn), "%s", j->err);
 		j->err[0] = '\0';
 		x->done = true;
 		return;
@@ -569,6 +588,16 @@ int fetch_run(struct fetch_job *jobs, unsigned n, const struct fetch_opts *o, co
 				jobs[i].running = xs[i].active;
 			}
 			hooks->progress(jobs, n, false, hooks->data);
+		}
+		/* attempts that just ended may have set a (short) backoff */
+		next_wake = deadline;
+		for (unsigned i = 0; i < n; i++) {
+			const struct xfer *x = &xs[i];
+			if (x->done || x->active)
+				continue;
+			double t = x->not_before > now_sec() ? x->not_before : now_sec();
+			if (t < next_wake)
+				next_wake = t;
 		}
 		long timeout_ms = (long)((next_wake - now_sec()) * 1000.0);
 		if (timeout_ms > 200 || timeout_ms < 0)

@@ -40,6 +40,7 @@ struct fetch_job {
 	unsigned url_index;             /* the URL that succeeded (or failed last) */
 	double seconds;
 	char err[1024];                 /* all failures, newest last, each naming its URL */
+	char warn[1024];                /* on success: the failures on the way (e.g. a bad mirror) */
 };
 
 /* Download every job, at most o->concurrency at a time, with retries

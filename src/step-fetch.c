@@ -594,6 +594,8 @@ int fetch_step(const struct config *c, const char *root)
 			char retries[32] = "";
 			if (j->attempts > 1)
 				snprintf(retries, sizeof(retries), ", %u %s", j->attempts - 1, j->attempts == 2 ? "retry" : "retries");
+			if (j->warn[0])
+				log_warn("fetch: %s %s: on the way: %s", role_name(it->role), it->a->version, j->warn);
 			log_info("fetch: %s %s: %s in %.2f s (%.1f MiB/s) from %s%s, %s digest verified", role_name(it->role),
 			         it->a->version, size, j->seconds, rate, j->urls[j->url_index], retries, it->source);
 		} else {
