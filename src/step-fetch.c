@@ -108,6 +108,10 @@ static int manifest_load(const struct config *c, struct manifest *m)
 		r = -EBADMSG;
 		goto out;
 	}
+	/* the trusted comment is the signer's text: printable characters only */
+	for (char *t = trusted; t && *t; t++)
+		if ((unsigned char)*t < 0x20 || *t == 0x7f)
+			*t = ' ';
 	log_info("fetch: release manifest %s verified (trusted comment: %.200s)", c->release.manifest_url,
 	         trusted ? trusted : "");
 	free(trusted);
