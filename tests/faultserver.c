@@ -21,6 +21,8 @@
  *               Content-Length announced, then the connection is closed
  *   reset       half the body, then a TCP reset (every time)
  *   503xN       503 for the first N requests for this path, then as ok
+ *   flaky50     503 for half the requests, at random, the others as ok
+ *               (the fleet benchmark)
  *   429         429 with "Retry-After: 2" for the first request, then as ok
  *   norange     the first request truncated at half (Accept-Ranges and an
  *               ETag announced); after that Range is ignored: 200, all of it
@@ -65,6 +67,7 @@
  * Exit status: 0 ok, 1 failure, 2 usage.
  */
 #include <arpa/inet.h>
+#include <sys/random.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -686,6 +689,14 @@ static bool respond(int fd, const struct request *r, uint64_t t)
 		bytes = send_simple(fd, r, status, NULL, r->close);
 		goto done;
 	}
+	if (strcmp(mode, "flaky50") == 0) {
+		uint8_t coin = 0;
+		if (getrandom(&coin, 1, 0) == 1 && (coin & 1)) {
+			status = 503;
+			bytes = send_simple(fd, r, status, NULL, r->close);
+			goto done;
+		}
+	}
 	if (strcmp(mode, "429") == 0 && before == 0) {
 		status = 429;
 		bytes = send_simple(fd, r, status, "Retry-After: 2\r\n", r->close);
@@ -717,7 +728,8 @@ static bool respond(int fd, const struct request *r, uint64_t t)
 	}
 
 	struct plan p = { .etag = true, .honour_range = true };
-	if (strcmp(mode, "ok") == 0 || strncmp(mode, "503x", 4) == 0 || strcmp(mode, "429") == 0)
+	if (strcmp(mode, "ok") == 0 || strncmp(mode, "503x", 4) == 0 || strcmp(mode, "429") == 0 ||
+	    strcmp(mode, "flaky50") == 0)
 		;
 	else if (strcmp(mode, "wrong") == 0)
 		p.variant = 0xff;
@@ -819,7 +831,7 @@ static int listen_on(int family, unsigned short want, unsigned short *got)
 		a->sin6_addr = in6addr_loopback;
 		len = sizeof *a;
 	}
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
