@@ -1124,6 +1124,7 @@ static const struct field fetch_fields[] = {
 	{ "retries", f_uint, F(retries), &(const struct range){ 0, 100 } },
 	{ "deadline_sec", f_uint, F(deadline_sec), &(const struct range){ 1, 86400 } },
 	{ "max_size", f_u64, F(max_size), &(const struct range){ 1, 1ull << 40 } },
+	{ "max_unpacked_size", f_u64, F(max_unpacked_size), &(const struct range){ 1, 1ull << 42 } },
 	{ "connect_timeout_sec", f_uint, F(connect_timeout_sec), &(const struct range){ 1, 3600 } },
 	{ "first_byte_timeout_sec", f_uint, F(first_byte_timeout_sec), &(const struct range){ 1, 3600 } },
 	{ "low_speed_limit", f_uint, F(low_speed_limit), &(const struct range){ 0, 1u << 30 } },

@@ -48,6 +48,7 @@ void fetch_opts_init(struct fetch_opts *f)
 	f->retries = 5;
 	f->deadline_sec = 600;
 	f->max_size = 1ull << 30;
+	f->max_unpacked_size = 4ull << 30;
 	f->connect_timeout_sec = 10;
 	f->first_byte_timeout_sec = 30;
 	f->low_speed_limit = 1024;

@@ -134,6 +134,7 @@ struct fetch_opts {
 	unsigned retries;            /* per URL, default 5 */
 	unsigned deadline_sec;       /* whole-run deadline, default 600 */
 	uint64_t max_size;           /* cap for artifacts without a size, default 1 GiB */
+	uint64_t max_unpacked_size;  /* cap on an artifact's unpacked bytes, default 4 GiB */
 	unsigned connect_timeout_sec;/* default 10 */
 	unsigned first_byte_timeout_sec; /* request sent to first response byte, default 30 */
 	unsigned low_speed_limit;    /* bytes/s, default 1024 */

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "cache.h"
 #include "diag.h"
 #include "fetch.h"
@@ -24,6 +26,8 @@ struct item {
 	enum digest_alg alg;
 	char hex[129];
 	const char *source;     /* where the digest came from, for the log */
+	enum digest_alg also_alg;  /* a second digest to check (the manifest's, */
+	char also_hex[129];        /* when the inline pin uses the other algorithm) */
 	bool installed;         /* current already points at this version */
 	int fd;                 /* the verified artifact (cache or partial) */
 	char *partial;          /* partial file name while downloading */
@@ -63,15 +67,90 @@ static void job_urls(struct fetch_job *j, const struct artifact *a)
 		j->urls[j->n_urls++] = a->mirrors[i];
 }
 
-/* Fetch the release manifest and its signature, verify with the pinned
- * key, and parse it. */
-static int manifest_load(const struct config *c, struct manifest *m)
+/* The signed release manifest as this run got it: from the cache of a
+ * previous run (verified again) or downloaded (cached at the commit). */
+struct release {
+	struct manifest m;
+	char dir[128];          /* /var/cache/meshboot/release/<hash of the URL> */
+	char *text, *sig;       /* the downloaded bytes, to cache at the commit */
+	size_t text_len, sig_len;
+	bool from_cache;
+};
+
+static void release_free(struct release *rel)
+{
+	manifest_free(&rel->m);
+	free(rel->text);
+	free(rel->sig);
+}
+
+/* Verify manifest bytes with the pinned key and parse them.  Logs. */
+static int release_check(const struct config *c, const struct minisign_key *key, struct release *rel,
+                         const char *text, size_t len, const char *sig, size_t sig_len, const char *what)
+{
+	char err[512];
+	char *trusted = NULL;
+	int r = minisign_verify(key, sig, sig_len, text, len, &trusted, err, sizeof(err));
+	if (r < 0) {
+		log_error("fetch: %s%s: signature %s refused: %s", what, c->release.manifest_url,
+		          c->release.signature_url, err);
+		free(trusted);
+		return -EBADMSG;
+	}
+	/* the trusted comment is the signer's text: printable characters only */
+	for (char *t = trusted; t && *t; t++)
+		if ((unsigned char)*t < 0x20 || *t == 0x7f)
+			*t = ' ';
+	log_info("fetch: release manifest %s%s verified (trusted comment: %.200s)", what, c->release.manifest_url,
+	         trusted ? trusted : "");
+	free(trusted);
+	struct diag_list d = { 0 };
+	r = manifest_parse(c->release.manifest_url, text, len, &rel->m, &d);
+	if (r < 0) {
+		struct strbuf sb;
+		sb_init(&sb);
+		diag_render(&d, &sb);
+		if (sb.buf)
+			log_raw(sb.buf);
+		sb_free(&sb);
+		log_error("fetch: the signed release manifest is malformed");
+		r = -EBADMSG;
+	}
+	diag_list_free(&d);
+	return r;
+}
+
+/* The manifest: a verified cached copy keeps a baked image offline at
+ * boot; otherwise download the manifest and its signature. */
+static int release_load(const struct config *c, const char *root, struct release *rel)
 {
 	struct minisign_key key;
 	if (minisign_key_parse(c->release.public_key, strlen(c->release.public_key), &key) < 0) {
 		log_error("fetch: release.public_key is not a minisign public key");
 		return -EBADMSG;
 	}
+	char url_hex[65];
+	uint8_t md[32];
+	unsigned mdl = 0;
+	EVP_Digest(c->release.manifest_url, strlen(c->release.manifest_url), md, &mdl, EVP_sha256(), NULL);
+	hex_encode(md, 16, url_hex);
+	snprintf(rel->dir, sizeof(rel->dir), CACHE_DIR "/release/%s", url_hex);
+
+	char path[200];
+	_cleanup_free_ char *text = NULL, *sig = NULL;
+	size_t len = 0, sig_len = 0;
+	snprintf(path, sizeof(path), "%s/SHA256SUMS", rel->dir);
+	if (root_read_all(root, path, 1u << 20, &text, &len) == 0) {
+		snprintf(path, sizeof(path), "%s/SHA256SUMS.minisig", rel->dir);
+		if (root_read_all(root, path, 8192, &sig, &sig_len) == 0 &&
+		    release_check(c, &key, rel, text, len, sig, sig_len, "(cached) ") == 0) {
+			rel->from_cache = true;
+			return 0;
+		}
+		manifest_free(&rel->m);
+		log_warn("fetch: the cached release manifest does not verify; fetching it again");
+	}
+
 	struct fetch_job jobs[2];
 	fetch_job_init(&jobs[0]);
 	fetch_job_init(&jobs[1]);
@@ -98,39 +177,32 @@ static int manifest_load(const struct config *c, struct manifest *m)
 		}
 		goto out;
 	}
-	char err[512];
-	char *trusted = NULL;
-	r = minisign_verify(&key, jobs[1].mem.buf ? jobs[1].mem.buf : "", jobs[1].mem.len,
-	                    jobs[0].mem.buf ? jobs[0].mem.buf : "", jobs[0].mem.len, &trusted, err, sizeof(err));
-	if (r < 0) {
-		log_error("fetch: %s: signature %s refused: %s", c->release.manifest_url, c->release.signature_url, err);
-		free(trusted);
-		r = -EBADMSG;
+	rel->text_len = jobs[0].mem.len;
+	rel->text = sb_steal(&jobs[0].mem);
+	rel->sig_len = jobs[1].mem.len;
+	rel->sig = sb_steal(&jobs[1].mem);
+	if (!rel->text || !rel->sig) {
+		r = -ENOMEM;
 		goto out;
 	}
-	/* the trusted comment is the signer's text: printable characters only */
-	for (char *t = trusted; t && *t; t++)
-		if ((unsigned char)*t < 0x20 || *t == 0x7f)
-			*t = ' ';
-	log_info("fetch: release manifest %s verified (trusted comment: %.200s)", c->release.manifest_url,
-	         trusted ? trusted : "");
-	free(trusted);
-	struct diag_list d = { 0 };
-	r = manifest_parse(c->release.manifest_url, jobs[0].mem.buf ? jobs[0].mem.buf : "", jobs[0].mem.len, m, &d);
-	if (r < 0) {
-		struct strbuf sb;
-		sb_init(&sb);
-		diag_render(&d, &sb);
-		if (sb.buf)
-			log_raw(sb.buf);
-		sb_free(&sb);
-		log_error("fetch: the signed release manifest is malformed");
-		r = -EBADMSG;
-	}
-	diag_list_free(&d);
+	r = release_check(c, &key, rel, rel->text, rel->text_len, rel->sig, rel->sig_len, "");
 out:
 	fetch_job_free(&jobs[0]);
 	fetch_job_free(&jobs[1]);
+	return r;
+}
+
+/* At the commit: keep a downloaded manifest for offline runs. */
+static int release_store(const char *root, const struct release *rel)
+{
+	if (rel->from_cache || !rel->text)
+		return 0;
+	_cleanup_close_ int dfd = root_mkdir_p(root, rel->dir, 0755);
+	if (dfd < 0)
+		return dfd;
+	int r = dirfd_write_atomic(dfd, "SHA256SUMS.minisig", rel->sig, rel->sig_len, 0644);
+	if (r == 0)
+		r = dirfd_write_atomic(dfd, "SHA256SUMS", rel->text, rel->text_len, 0644);
 	return r;
 }
 
@@ -258,7 +330,8 @@ static int unpack_one(const struct config *c, const char *root, struct item *it)
 		log_error("fetch: %s: cannot create a staging directory: %s", name, err);
 		return it->unpacked = r;
 	}
-	struct unpack_opts uo = { .format = it->a->format, .strip_components = it->a->strip_components };
+	struct unpack_opts uo = { .format = it->a->format, .strip_components = it->a->strip_components,
+	                          .max_bytes = c->fetch.max_unpacked_size };
 	struct unpack_stats us = { 0 };
 	/* pread-based readers aside, the fd may be shared (same digest): dup
 	 * gives a shared offset, so read through a private open instead */
@@ -419,7 +492,7 @@ int fetch_step(const struct config *c, const char *root)
 {
 	struct item items[ROLE_MAX];
 	struct fetch_job jobs[ROLE_MAX];
-	struct manifest m = { 0 };
+	struct release rel = { .from_cache = false };
 	unsigned n = 0, nj = 0;
 	int r = 0;
 	for (int ro = 0; ro < ROLE_MAX; ro++) {
@@ -440,28 +513,36 @@ int fetch_step(const struct config *c, const char *root)
 		}
 	}
 
-	/* 1. digests */
-	bool need_manifest = false;
-	for (unsigned i = 0; i < n; i++)
-		need_manifest |= items[i].alg == DIGEST_NONE && c->release.manifest_url;
-	if (need_manifest) {
-		if ((r = manifest_load(c, &m)) < 0)
+	/* 1. digests: with a release manifest every artifact must be listed,
+	 * and match an inline pin too */
+	if (c->release.manifest_url && n > 0) {
+		if ((r = release_load(c, root, &rel)) < 0)
 			goto out;
 		for (unsigned i = 0; i < n; i++) {
 			struct item *it = &items[i];
-			if (it->alg != DIGEST_NONE)
-				continue;
 			_cleanup_free_ char *fname = manifest_name_for_url(it->a->url);
-			const struct manifest_entry *e = fname ? manifest_find(&m, fname) : NULL;
+			const struct manifest_entry *e = fname ? manifest_find(&rel.m, fname) : NULL;
 			if (!e) {
 				log_error("fetch: %s: %s is not in the signed release manifest %s", role_name(it->role),
 				          fname ? fname : it->a->url, c->release.manifest_url);
 				r = worse(r, -EBADMSG);
 				continue;
 			}
+			if (it->alg == (enum digest_alg)e->alg && strcmp(it->hex, e->hex) != 0) {
+				log_error("fetch: %s: the inline %s pin %s differs from the signed manifest's %s",
+				          role_name(it->role), digest_alg_name(it->alg), it->hex, e->hex);
+				r = worse(r, -EBADMSG);
+				continue;
+			}
+			if (it->alg != DIGEST_NONE && it->alg != (enum digest_alg)e->alg) {
+				/* pinned with the other algorithm: both are checked */
+				it->also_alg = (enum digest_alg)e->alg;
+				snprintf(it->also_hex, sizeof(it->also_hex), "%s", e->hex);
+				continue;
+			}
 			it->alg = (enum digest_alg)e->alg;
 			snprintf(it->hex, sizeof(it->hex), "%s", e->hex);
-			it->source = "signed manifest";
+			it->source = it->source ? "pinned and signed manifest" : "signed manifest";
 		}
 		if (r < 0)
 			goto out;
@@ -542,6 +623,27 @@ int fetch_step(const struct config *c, const char *root)
 		r = k;
 	if (r < 0)
 		goto out;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct item *it = &items[i];
+		if (it->installed || it->also_alg == DIGEST_NONE)
+			continue;
+		char got[129];
+		const struct item *src = it->same ? it->same : it;
+		int k2 = digest_fd(src->fd, it->also_alg, got);
+		if (k2 < 0 || strcmp(got, it->also_hex) != 0) {
+			log_error("fetch: %s: %s: %s mismatch with the signed manifest: expected %s, got %s",
+			          role_name(it->role), it->a->url, digest_alg_name(it->also_alg), it->also_hex,
+			          k2 < 0 ? strerror(-k2) : got);
+			r = -EBADMSG;
+			goto out;
+		}
+	}
+	if ((k = release_store(root, &rel)) < 0) {
+		log_error("fetch: cannot keep the release manifest in the cache: %s", strerror(-k));
+		r = k;
+		goto out;
+	}
 
 	/* 4. everything verified and unpacked: make it durable once, then
 	 * commit: the cache entries, then each role's version and current */
@@ -630,6 +732,6 @@ out:
 		cache_partial_dir_remove(root);
 	for (unsigned i = 0; i < nj; i++)
 		fetch_job_free(&jobs[i]);
-	manifest_free(&m);
+	release_free(&rel);
 	return r;
 }

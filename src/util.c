@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 
 void sb_init(struct strbuf *sb) { memset(sb, 0, sizeof(*sb)); }
@@ -258,10 +259,17 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
+	return dirfd_write_atomic(dfd, base, data, len, mode);
+}
+
+int dirfd_write_atomic(int dfd, const char *base, const void *data, size_t len, mode_t mode)
+{
 	char tmp[300];
 	int fd = -1;
 	for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
-		unsigned rnd = (unsigned)getpid() * 2654435761u ^ (unsigned)attempt * 40503u ^ (unsigned)(uintptr_t)&tmp;
+		unsigned rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+			rnd = (unsigned)getpid() * 2654435761u ^ (unsigned)attempt * 40503u;
 		snprintf(tmp, sizeof(tmp), ".%.200s.%08x.tmp", base, rnd);
 		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 		if (fd < 0 && errno != EEXIST)

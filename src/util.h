@@ -73,5 +73,7 @@ int root_mkdir_p(const char *root, const char *path, mode_t mode);
  * mode, O_EXCL|O_NOFOLLOW), fsync, rename over path, fsync the directory.
  * The directory must exist.  0 or -errno; on failure path is unchanged. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same for the entry name in the directory dfd. */
+int dirfd_write_atomic(int dfd, const char *name, const void *data, size_t len, mode_t mode);
 /* Same for an fd (stdin). */
 int fd_read_all(int fd, size_t max, char **out, size_t *out_len);

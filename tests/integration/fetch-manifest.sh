@@ -8,7 +8,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
 command -v minisign >/dev/null || { echo "Bail out! minisign is not installed (see .ci/packages)"; exit 1; }
-plan 22
+plan 24
 
 http_start
 make_artifact pilot-1.0.tar.gz 1.0
@@ -40,6 +40,8 @@ sign good good
 root_new good
 config good
 expect_ok "signed manifest (prehashed)" "$CFG"
+GOOD_ROOT=$ROOT GOOD_CFG=$SCRATCH/good.yaml
+cp "$CFG" "$GOOD_CFG"
 grep -q "signed manifest digest verified" "$FETCH_LOG" && grep -q "trusted comment: meshboot test release good" "$FETCH_LOG" &&
 	ok "the log says the digest came from the signed manifest, with its trusted comment" ||
 	{ not_ok "the log says the digest came from the signed manifest, with its trusted comment"; diag "$(cat "$FETCH_LOG")"; }
@@ -77,4 +79,21 @@ ln -f "$ART" "$HTTP_DIR/unlisted/pilot-2.0.tar.gz"
 root_new unlisted
 config unlisted pilot-2.0.tar.gz
 expect_fail "artifact not in the manifest" 65 "$CFG" "pilot-2.0.tar.gz is not in the signed release manifest"
+
+# Offline, as a baked image boots: the manifest and the artifact come from
+# the cache (the manifest's signature checked again), no request is made.
+http_stop
+ROOT=$GOOD_ROOT
+rm -rf "$ROOT$PREFIX/pilot"
+run_fetch offline "$GOOD_CFG"
+[ "$RC" = 0 ] && grep -q "release manifest (cached)" "$FETCH_LOG" && [ -x "$ROOT$PREFIX/pilot/current/bin/pilot-discovery" ] &&
+	ok "offline: the cached signed manifest and the cached artifact reinstall with no server" ||
+	{ not_ok "offline: the cached signed manifest and the cached artifact reinstall with no server (exit $RC)"; diag "$(cat "$FETCH_LOG")"; }
+# A cached manifest that no longer verifies is not used.
+printf 'tampered\n' >> "$(ls -d "$ROOT/$CACHE_REL"/release/*)/SHA256SUMS"
+rm -rf "$ROOT$PREFIX/pilot"
+run_fetch offline2 "$GOOD_CFG"
+[ "$RC" = 75 ] && grep -q "cached release manifest does not verify" "$FETCH_LOG" &&
+	ok "offline: a tampered cached manifest is refused (and the server is down: 75)" ||
+	{ not_ok "offline: a tampered cached manifest is refused (and the server is down: 75) (exit $RC)"; diag "$(cat "$FETCH_LOG")"; }
 finish

@@ -283,7 +283,8 @@ stray_files() {
 	[ -d "$ROOT/$CACHE_REL" ] || return 0
 	(cd "$ROOT" && find "$CACHE_REL" -mindepth 1 \
 		! \( -type d \( -path "$CACHE_REL/sha256" -o -path "$CACHE_REL/sha512" -o -path "$CACHE_REL/partial" \) \) \
-		! \( -type f -regextype posix-extended -regex "$CACHE_REL/(sha256/[0-9a-f]{64}|sha512/[0-9a-f]{128})" \) \
+		! \( -type d \( -path "$CACHE_REL/release" -o -regex "$CACHE_REL/release/[0-9a-f]*" \) \) \
+		! \( -type f -regextype posix-extended -regex "$CACHE_REL/(sha256/[0-9a-f]{64}|sha512/[0-9a-f]{128}|release/[0-9a-f]{32}/SHA256SUMS(\.minisig)?)" \) \
 		-print) | LC_ALL=C sort
 }
 # prefix_extra DIR...: entries of PREFIX and PREFIX/pilot other than pilot,
@@ -341,7 +342,7 @@ installed_ok() {
 	esac
 	new=$(LC_ALL=C sort "$SCRATCH/.now" | LC_ALL=C comm -23 - "$SCRATCH/.was" |
 		grep -v -e "^\./$CACHE_REL/$alg/$hex\$" -e "^\.$PREFIX/pilot/$dir/" -e "^\.$PREFIX/pilot/current\$" \
-			-e "^\.$PREFIX/pilot/previous\$")
+			-e "^\.$PREFIX/pilot/previous\$" -e "^\./$CACHE_REL/release/[0-9a-f]\{32\}/SHA256SUMS\(\.minisig\)\?\$")
 	[ -z "$new" ] || bad="$bad; unexpected files: $(echo "$new" | head -5 | tr '\n' ' ')"
 	[ -z "$(stray_files)" ] || bad="$bad; stray files: $(stray_files | head -5 | tr '\n' ' ')"
 	e=$(prefix_extra "$OLD_DIR" "$dir" previous)
