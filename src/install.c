@@ -23,17 +23,6 @@
 #define TMP_LINK_PREFIX ".link-"
 #define RM_MAX_DEPTH 512
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* A single path component we create or accept as a link target:
  * [A-Za-z0-9._+~@-], not starting with '.', at most 128 bytes. */
@@ -71,9 +60,9 @@ static bool is_version_dir_name(const char *s)
 static int component_path(const char *prefix, const char *component, char **out, char *err, size_t errlen)
 {
 	if (!prefix || prefix[0] != '/')
-		return fail(err, errlen, -EINVAL, "install prefix \"%s\" is not an absolute path", prefix ? prefix : "");
+		return err_fmt(err, errlen, -EINVAL, "install prefix \"%s\" is not an absolute path", prefix ? prefix : "");
 	if (!component || !valid_name(component))
-		return fail(err, errlen, -EINVAL, "invalid component name \"%s\"", component ? component : "");
+		return err_fmt(err, errlen, -EINVAL, "invalid component name \"%s\"", component ? component : "");
 	struct strbuf sb;
 	sb_init(&sb);
 	for (const char *p = prefix; *p; ) {
@@ -84,7 +73,7 @@ static int component_path(const char *prefix, const char *component, char **out,
 			break;
 		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
 			sb_free(&sb);
-			return fail(err, errlen, -EINVAL, "install prefix \"%s\" has a \".\" or \"..\" component", prefix);
+			return err_fmt(err, errlen, -EINVAL, "install prefix \"%s\" has a \".\" or \"..\" component", prefix);
 		}
 		sb_putc(&sb, '/');
 		sb_append(&sb, p, n);
@@ -109,7 +98,7 @@ static int open_component_dir(const char *root, const char *cpath, bool create, 
 	size_t len = strlen(cpath);
 	_cleanup_close_ int prev = root_open(root, "/", O_PATH | O_DIRECTORY, 0);
 	if (prev < 0)
-		return fail(err, errlen, prev, "cannot open the root \"%s\": %s", root ? root : "/", strerror(-prev));
+		return err_fmt(err, errlen, prev, "cannot open the root \"%s\": %s", root ? root : "/", strerror(-prev));
 	for (size_t i = 1; i <= len; i++) {
 		if (i < len && cpath[i] != '/')
 			continue;
@@ -123,7 +112,7 @@ static int open_component_dir(const char *root, const char *cpath, bool create, 
 		if (fd == -ENOENT && create) {
 			bool made = mkdirat(prev, name, 0755) == 0;
 			if (!made && errno != EEXIST)
-				return fail(err, errlen, -errno, "cannot create %s: %s", partial, strerror(errno));
+				return err_fmt(err, errlen, -errno, "cannot create %s: %s", partial, strerror(errno));
 			if (made) {
 				int dfd = openat(prev, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 				if (dfd >= 0) {
@@ -133,28 +122,28 @@ static int open_component_dir(const char *root, const char *cpath, bool create, 
 			}
 			fd = root_open(root, partial, flags, 0);
 			if (fd == -ENOENT)
-				return fail(err, errlen, fd, "%s: a dangling symlink (resolved inside %s)", partial,
+				return err_fmt(err, errlen, fd, "%s: a dangling symlink (resolved inside %s)", partial,
 				            root ? root : "/");
 		}
 		if (fd < 0) {
 			if (fd == -ELOOP || fd == -ENOTDIR)
-				return fail(err, errlen, fd, "%s is %s", partial,
+				return err_fmt(err, errlen, fd, "%s is %s", partial,
 				            last ? "not a directory (a symlink or a file)" : "not a directory");
-			return fail(err, errlen, fd, "cannot open %s: %s", partial, strerror(-fd));
+			return err_fmt(err, errlen, fd, "cannot open %s: %s", partial, strerror(-fd));
 		}
 		if (last)
 			return fd;
 		close(prev);
 		prev = fd;
 	}
-	return fail(err, errlen, -EINVAL, "empty install path");
+	return err_fmt(err, errlen, -EINVAL, "empty install path");
 }
 
 static int lock_dir(int fd, int how, const char *what, char *err, size_t errlen)
 {
 	while (flock(fd, how) < 0) {
 		if (errno != EINTR)
-			return fail(err, errlen, -errno, "cannot lock %s: %s", what, strerror(errno));
+			return err_fmt(err, errlen, -errno, "cannot lock %s: %s", what, strerror(errno));
 	}
 	return 0;
 }
@@ -225,9 +214,9 @@ static int read_link_checked(int dfd, const char *name, char *buf, size_t len, c
 {
 	int r = read_link(dfd, name, buf, len);
 	if (r == -EINVAL)
-		return fail(err, errlen, -EEXIST, "%s/%s exists and is not a symlink", cpath, name);
+		return err_fmt(err, errlen, -EEXIST, "%s/%s exists and is not a symlink", cpath, name);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot read %s/%s: %s", cpath, name, strerror(-r));
+		return err_fmt(err, errlen, r, "cannot read %s/%s: %s", cpath, name, strerror(-r));
 	return r;
 }
 
@@ -271,9 +260,9 @@ static int tmp_symlink(int dfd, const char *target, char *name, size_t len)
 static int version_dir_name(const char *version, const char *hex, char *out, size_t len, char *err, size_t errlen)
 {
 	if (!version || !valid_name(version))
-		return fail(err, errlen, -EINVAL, "invalid version \"%s\"", version ? version : "");
+		return err_fmt(err, errlen, -EINVAL, "invalid version \"%s\"", version ? version : "");
 	if (!hex || strlen(hex) < SHORT_LEN || !is_hex(hex, strlen(hex)))
-		return fail(err, errlen, -EINVAL, "invalid digest \"%s\" (lower-case hex, at least %d digits)",
+		return err_fmt(err, errlen, -EINVAL, "invalid digest \"%s\" (lower-case hex, at least %d digits)",
 		            hex ? hex : "", SHORT_LEN);
 	snprintf(out, len, "%s-%.*s", version, SHORT_LEN, hex);
 	return 0;
@@ -304,7 +293,7 @@ int install_staging_create(const char *root, const char *prefix, const char *com
 		if (mkdirat(cdir, name, 0700) == 0)
 			break;
 		if (errno != EEXIST || tries >= 16)
-			return fail(err, errlen, -errno, "cannot create a staging directory in %s: %s", cpath,
+			return err_fmt(err, errlen, -errno, "cannot create a staging directory in %s: %s", cpath,
 			            strerror(errno));
 	}
 	int fd = openat(cdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -313,7 +302,7 @@ int install_staging_create(const char *root, const char *prefix, const char *com
 		if (fd >= 0)
 			close(fd);
 		rm_rf_at(cdir, name, 0);
-		return fail(err, errlen, r, "cannot open %s/%s: %s", cpath, name, strerror(-r));
+		return err_fmt(err, errlen, r, "cannot open %s/%s: %s", cpath, name, strerror(-r));
 	}
 	char *path = NULL;
 	if (asprintf(&path, "%s/%s", cpath, name) < 0) {
@@ -366,7 +355,7 @@ static int staging_name(const char *cpath, const char *staging_path, const char 
 	size_t cl = strlen(cpath);
 	if (!staging_path || strncmp(staging_path, cpath, cl) != 0 || staging_path[cl] != '/' ||
 	    !str_has_prefix(staging_path + cl + 1, STAGING_PREFIX) || strchr(staging_path + cl + 1, '/'))
-		return fail(err, errlen, -EINVAL, "\"%s\" is not a staging directory of %s",
+		return err_fmt(err, errlen, -EINVAL, "\"%s\" is not a staging directory of %s",
 		            staging_path ? staging_path : "", cpath);
 	*name = staging_path + cl + 1;
 	return 0;
@@ -409,18 +398,18 @@ static int commit(const char *root, const char *prefix, const char *component,
 	{
 		_cleanup_close_ int sfd = openat(cdir, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0)
-			return fail(err, errlen, -errno, "cannot open %s: %s", staging_path, strerror(errno));
+			return err_fmt(err, errlen, -errno, "cannot open %s: %s", staging_path, strerror(errno));
 		if (fchmod(sfd, 0755) < 0 || (sync && syncfs(sfd) < 0))
-			return fail(err, errlen, -errno, "cannot sync %s: %s", staging_path, strerror(errno));
+			return err_fmt(err, errlen, -errno, "cannot sync %s: %s", staging_path, strerror(errno));
 	}
 	if (renameat2(cdir, sname, cdir, vname, RENAME_NOREPLACE) < 0) {
 		if (errno != EEXIST)
-			return fail(err, errlen, -errno, "cannot rename %s to %s/%s: %s", staging_path, cpath, vname,
+			return err_fmt(err, errlen, -errno, "cannot rename %s to %s/%s: %s", staging_path, cpath, vname,
 			            strerror(errno));
 		/* A tree of that name exists (the previous version, or debris):
 		 * swap it out atomically, then remove it. */
 		if (renameat2(cdir, sname, cdir, vname, RENAME_EXCHANGE) < 0)
-			return fail(err, errlen, -errno, "cannot replace %s/%s: %s", cpath, vname, strerror(errno));
+			return err_fmt(err, errlen, -errno, "cannot replace %s/%s: %s", cpath, vname, strerror(errno));
 		rm_rf_at(cdir, sname, 0);
 	}
 
@@ -428,17 +417,17 @@ static int commit(const char *root, const char *prefix, const char *component,
 		char tmp[64];
 		r = tmp_symlink(cdir, vname, tmp, sizeof(tmp));
 		if (r < 0)
-			return fail(err, errlen, r, "cannot create a symlink in %s: %s", cpath, strerror(-r));
+			return err_fmt(err, errlen, r, "cannot create a symlink in %s: %s", cpath, strerror(-r));
 		if (have_cur) {
 			/* current <-> tmp: current is new, tmp holds the old target. */
 			if (renameat2(cdir, tmp, cdir, "current", RENAME_EXCHANGE) < 0) {
 				r = -errno;
 				unlinkat(cdir, tmp, 0);
-				return fail(err, errlen, r, "cannot switch %s/current: %s", cpath, strerror(-r));
+				return err_fmt(err, errlen, r, "cannot switch %s/current: %s", cpath, strerror(-r));
 			}
 			if (valid_name(cur) && strcmp(cur, vname) != 0) {
 				if (renameat(cdir, tmp, cdir, "previous") < 0)
-					return fail(err, errlen, -errno, "cannot update %s/previous: %s", cpath,
+					return err_fmt(err, errlen, -errno, "cannot update %s/previous: %s", cpath,
 					            strerror(errno));
 			} else {
 				unlinkat(cdir, tmp, 0);
@@ -446,11 +435,11 @@ static int commit(const char *root, const char *prefix, const char *component,
 		} else if (renameat(cdir, tmp, cdir, "current") < 0) {
 			r = -errno;
 			unlinkat(cdir, tmp, 0);
-			return fail(err, errlen, r, "cannot create %s/current: %s", cpath, strerror(-r));
+			return err_fmt(err, errlen, r, "cannot create %s/current: %s", cpath, strerror(-r));
 		}
 	}
 	if (fsync(cdir) < 0)
-		return fail(err, errlen, -errno, "cannot sync %s: %s", cpath, strerror(errno));
+		return err_fmt(err, errlen, -errno, "cannot sync %s: %s", cpath, strerror(errno));
 
 	char prev[PATH_MAX];
 	bool have_prev = read_link(cdir, "previous", prev, sizeof(prev)) == 1 && valid_name(prev);
@@ -481,19 +470,19 @@ int install_rollback(const char *root, const char *prefix, const char *component
 	if (hp < 0)
 		return hp;
 	if (!hc)
-		return fail(err, errlen, -ENOENT, "%s: nothing is installed", cpath);
+		return err_fmt(err, errlen, -ENOENT, "%s: nothing is installed", cpath);
 	if (!hp)
-		return fail(err, errlen, -ENOENT, "%s: no previous version to roll back to", cpath);
+		return err_fmt(err, errlen, -ENOENT, "%s: no previous version to roll back to", cpath);
 	if (!valid_name(prev))
-		return fail(err, errlen, -EINVAL, "%s/previous points at \"%s\", not a version here", cpath, prev);
+		return err_fmt(err, errlen, -EINVAL, "%s/previous points at \"%s\", not a version here", cpath, prev);
 	if (strcmp(cur, prev) == 0)
 		return 0;
 	if (!is_dir_at(cdir, prev))
-		return fail(err, errlen, -ENOENT, "%s/%s (the previous version) is missing", cpath, prev);
+		return err_fmt(err, errlen, -ENOENT, "%s/%s (the previous version) is missing", cpath, prev);
 	if (renameat2(cdir, "current", cdir, "previous", RENAME_EXCHANGE) < 0)
-		return fail(err, errlen, -errno, "cannot swap %s/current and previous: %s", cpath, strerror(errno));
+		return err_fmt(err, errlen, -errno, "cannot swap %s/current and previous: %s", cpath, strerror(errno));
 	if (fsync(cdir) < 0)
-		return fail(err, errlen, -errno, "cannot sync %s: %s", cpath, strerror(errno));
+		return err_fmt(err, errlen, -errno, "cannot sync %s: %s", cpath, strerror(errno));
 	return 1;
 }
 

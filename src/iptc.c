@@ -38,14 +38,6 @@ static bool chain_is_ours(const char *name)
 	return false;
 }
 
-static void err_set(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void err_set(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- matches and target: the same bytes for both families ------------- */
 
@@ -341,7 +333,7 @@ static int table_apply(const struct tc_ops *o, const char *table, enum rule_tabl
 		struct xtc_handle *h = o->open(table);
 		if (!h) {
 			r = errno ? -errno : -EIO;
-			err_set(err, errlen, "%s table %s: %s", fam, table, o->strerror(-r));
+			err_fmt(err, errlen, 0, "%s table %s: %s", fam, table, o->strerror(-r));
 			return r;
 		}
 		if ((r = o->snapshot(h, tg->ifaces, tg->n_ifaces, before)) < 0 ||
@@ -368,14 +360,14 @@ static int table_apply(const struct tc_ops *o, const char *table, enum rule_tabl
 		o->close(h);
 		return 1;
 	fail:
-		err_set(err, errlen, "%s table %s: %s", fam, table, r == -ENOMEM ? "out of memory" : o->strerror(-r));
+		err_fmt(err, errlen, 0, "%s table %s: %s", fam, table, r == -ENOMEM ? "out of memory" : o->strerror(-r));
 	done:
 		ours_free(&after);
 		ours_free(before);
 		o->close(h);
 		return r;
 	}
-	err_set(err, errlen, "%s table %s: changed by another writer during every attempt", fam, table);
+	err_fmt(err, errlen, 0, "%s table %s: changed by another writer during every attempt", fam, table);
 	return -EAGAIN;
 }
 
@@ -407,7 +399,7 @@ int rules_commit(const struct rules_target *tg, char *err, size_t errlen)
 			if (!ruleset_uses(tg->sets[f], tables[i].t) && !table_exists(o, tables[i].name))
 				continue;
 			if (fault_injected(o, tables[i].name)) {
-				err_set(err, errlen, "IPv%d table %s: injected failure (MESHBOOT_TEST_FAIL_COMMIT)",
+				err_fmt(err, errlen, 0, "IPv%d table %s: injected failure (MESHBOOT_TEST_FAIL_COMMIT)",
 				        f ? 6 : 4, tables[i].name);
 				r = -EIO;
 				goto rollback;

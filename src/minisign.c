@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "minisign.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,16 +24,6 @@
 static const char untrusted_prefix[] = "untrusted comment: ";
 static const char trusted_prefix[] = "trusted comment: ";
 
-static void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void err_set(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int b64_value(unsigned char c)
 {
@@ -162,7 +154,7 @@ out:
 }
 
 /* A malformed or truncated signature file: -EBADMSG with a reason. */
-#define BADMSG(...) do { err_set(err, errlen, __VA_ARGS__); return -EBADMSG; } while (0)
+#define BADMSG(...) do { err_fmt(err, errlen, 0, __VA_ARGS__); return -EBADMSG; } while (0)
 
 static const char *const sig_line_what[4] = { "untrusted comment", "signature", "trusted comment", "global signature" };
 
@@ -190,7 +182,7 @@ int minisign_verify(const struct minisign_key *key, const char *sig, size_t sig_
 {
 	if (trusted)
 		*trusted = NULL;
-	err_set(err, errlen, "%s", "");
+	err_fmt(err, errlen, 0, "%s", "");
 	if (!sig)
 		sig_len = 0;
 	if (sig_len > MINISIGN_SIG_MAX)
@@ -250,7 +242,7 @@ int minisign_verify(const struct minisign_key *key, const char *sig, size_t sig_
 		char got[17], want[17];
 		minisign_key_id_format(sig_id, got);
 		minisign_key_id_format(key->id, want);
-		err_set(err, errlen, "signed with key id %s, but the pinned key id is %s", got, want);
+		err_fmt(err, errlen, 0, "signed with key id %s, but the pinned key id is %s", got, want);
 		return -EKEYREJECTED;
 	}
 
@@ -261,7 +253,7 @@ int minisign_verify(const struct minisign_key *key, const char *sig, size_t sig_
 		if (EVP_Digest(len ? data : empty, len, md, &md_len, EVP_blake2b512(), NULL) != 1 ||
 		    md_len != sizeof(md)) {
 			ERR_clear_error();
-			err_set(err, errlen, "OpenSSL cannot compute BLAKE2b-512");
+			err_fmt(err, errlen, 0, "OpenSSL cannot compute BLAKE2b-512");
 			return -EIO;
 		}
 		r = ed25519_verify(key->pk, file_sig, md, sizeof(md));
@@ -269,16 +261,16 @@ int minisign_verify(const struct minisign_key *key, const char *sig, size_t sig_
 		r = ed25519_verify(key->pk, file_sig, data, len);
 	}
 	if (r == -EBADE)
-		err_set(err, errlen, "the file signature (line 2, %s) does not verify: the data is not what was signed",
+		err_fmt(err, errlen, 0, "the file signature (line 2, %s) does not verify: the data is not what was signed",
 		        prehashed ? "prehashed \"ED\"" : "legacy \"Ed\"");
 	else if (r < 0)
-		err_set(err, errlen, "OpenSSL cannot check an Ed25519 signature");
+		err_fmt(err, errlen, 0, "OpenSSL cannot check an Ed25519 signature");
 	if (r < 0)
 		return r;
 
 	uint8_t *global_msg = malloc(ED25519_SIG_LEN + comment_len);
 	if (!global_msg) {
-		err_set(err, errlen, "out of memory");
+		err_fmt(err, errlen, 0, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(global_msg, file_sig, ED25519_SIG_LEN);
@@ -286,16 +278,16 @@ int minisign_verify(const struct minisign_key *key, const char *sig, size_t sig_
 	r = ed25519_verify(key->pk, global_sig, global_msg, ED25519_SIG_LEN + comment_len);
 	free(global_msg);
 	if (r == -EBADE)
-		err_set(err, errlen, "the trusted comment (line 3) does not verify against the global signature (line 4)");
+		err_fmt(err, errlen, 0, "the trusted comment (line 3) does not verify against the global signature (line 4)");
 	else if (r < 0)
-		err_set(err, errlen, "OpenSSL cannot check an Ed25519 signature");
+		err_fmt(err, errlen, 0, "OpenSSL cannot check an Ed25519 signature");
 	if (r < 0)
 		return r;
 
 	if (trusted) {
 		char *t = strndup(comment, comment_len);
 		if (!t) {
-			err_set(err, errlen, "out of memory");
+			err_fmt(err, errlen, 0, "out of memory");
 			return -ENOMEM;
 		}
 		*trusted = t;

@@ -39,14 +39,6 @@ void redirect_flags_usage(FILE *f)
 	        "  clean       remove meshboot's chains, jumps and policy routes\n");
 }
 
-static void err_put(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void err_put(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* Comma-separated ports; "*" only where star is allowed. */
 static int ports_set(struct port_list *l, const char *s, bool star, const char *flag, char *err, size_t errlen)
@@ -65,7 +57,7 @@ static int ports_set(struct port_list *l, const char *s, bool star, const char *
 	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		uint16_t p;
 		if (port_parse(t, &p) < 0) {
-			err_put(err, errlen, "%s: \"%.40s\" is not a port (1-65535)%s", flag, t,
+			err_fmt(err, errlen, 0, "%s: \"%.40s\" is not a port (1-65535)%s", flag, t,
 			        star ? ", \"*\" or empty" : "");
 			return -EINVAL;
 		}
@@ -91,7 +83,7 @@ static int cidrs_set(struct cidr_list *l, const char *s, bool star, const char *
 	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		struct cidr c;
 		if (cidr_parse(t, &c) < 0) {
-			err_put(err, errlen, "%s: \"%.60s\" is not a CIDR (address/prefix, host bits zero)", flag, t);
+			err_fmt(err, errlen, 0, "%s: \"%.60s\" is not a CIDR (address/prefix, host bits zero)", flag, t);
 			return -EINVAL;
 		}
 		if (cidr_list_add(l, &c) < 0)
@@ -111,17 +103,17 @@ static int ids_set(uint32_t *ids, unsigned *n, const char *s, const char *flag, 
 		errno = 0;
 		unsigned long v = strtoul(t, &end, 10);
 		if (errno || *end || end == t || t[0] == '-' || t[0] == '+' || v > UINT32_MAX - 1) {
-			err_put(err, errlen, "%s: \"%.40s\" is not a numeric id", flag, t);
+			err_fmt(err, errlen, 0, "%s: \"%.40s\" is not a numeric id", flag, t);
 			return -EINVAL;
 		}
 		if (*n >= REDIRECT_MAX_IDS) {
-			err_put(err, errlen, "%s: more than %d ids", flag, REDIRECT_MAX_IDS);
+			err_fmt(err, errlen, 0, "%s: more than %d ids", flag, REDIRECT_MAX_IDS);
 			return -EINVAL;
 		}
 		ids[(*n)++] = (uint32_t)v;
 	}
 	if (*n == 0) {
-		err_put(err, errlen, "%s: needs at least one id", flag);
+		err_fmt(err, errlen, 0, "%s: needs at least one id", flag);
 		return -EINVAL;
 	}
 	return 0;
@@ -135,7 +127,7 @@ static int ifaces_set(struct redirect_config *rc, const char *s, char *err, size
 	rc->n_virtual_interfaces = 0;
 	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (strlen(t) >= IFNAMSIZ || rc->n_virtual_interfaces >= REDIRECT_MAX_IFACES) {
-			err_put(err, errlen, "-k: \"%.40s\": interface names are at most %d characters, at most %d of them",
+			err_fmt(err, errlen, 0, "-k: \"%.40s\": interface names are at most %d characters, at most %d of them",
 			        t, IFNAMSIZ - 1, REDIRECT_MAX_IFACES);
 			return -EINVAL;
 		}
@@ -154,7 +146,7 @@ static int u32_env(const char *name, uint32_t def, uint32_t *out, char *err, siz
 	errno = 0;
 	unsigned long x = strtoul(v, &end, 10);
 	if (errno || *end || x == 0 || x > UINT32_MAX || v[0] == '-') {
-		err_put(err, errlen, "%s=\"%.40s\" is not a positive number", name, v);
+		err_fmt(err, errlen, 0, "%s=\"%.40s\" is not a positive number", name, v);
 		return -EINVAL;
 	}
 	*out = (uint32_t)x;
@@ -207,10 +199,10 @@ int redirect_flags_parse(int argc, char **argv, const char *root, struct redirec
 	const char *env;
 	uint32_t v;
 	if ((r = u32_env("ENVOY_PORT", 15001, &v, err, errlen)) < 0 || v > 65535)
-		return r < 0 ? r : (err_put(err, errlen, "ENVOY_PORT is not a port"), -EINVAL);
+		return r < 0 ? r : (err_fmt(err, errlen, 0, "ENVOY_PORT is not a port"), -EINVAL);
 	rc->proxy_port = (uint16_t)v;
 	if ((r = u32_env("INBOUND_CAPTURE_PORT", 15006, &v, err, errlen)) < 0 || v > 65535)
-		return r < 0 ? r : (err_put(err, errlen, "INBOUND_CAPTURE_PORT is not a port"), -EINVAL);
+		return r < 0 ? r : (err_fmt(err, errlen, 0, "INBOUND_CAPTURE_PORT is not a port"), -EINVAL);
 	rc->inbound_capture_port = (uint16_t)v;
 	if ((r = u32_env("ISTIO_INBOUND_TPROXY_MARK", 1337, &rc->tproxy_mark, err, errlen)) < 0 ||
 	    (r = u32_env("ISTIO_INBOUND_TPROXY_ROUTE_TABLE", 133, &rc->tproxy_route_table, err, errlen)) < 0)
@@ -251,7 +243,7 @@ int redirect_flags_parse(int argc, char **argv, const char *root, struct redirec
 		case 'p':
 		case 'z':
 			if (port_parse(optarg, &port) < 0) {
-				err_put(err, errlen, "-%c: \"%.40s\" is not a port (1-65535)", c, optarg);
+				err_fmt(err, errlen, 0, "-%c: \"%.40s\" is not a port (1-65535)", c, optarg);
 				return -EINVAL;
 			}
 			*(c == 'p' ? &rc->proxy_port : &rc->inbound_capture_port) = port;
@@ -272,7 +264,7 @@ int redirect_flags_parse(int argc, char **argv, const char *root, struct redirec
 			else if (strcmp(optarg, "TPROXY") == 0)
 				rc->mode = INTERCEPT_TPROXY;
 			else {
-				err_put(err, errlen, "-m: \"%.40s\" is neither REDIRECT nor TPROXY", optarg);
+				err_fmt(err, errlen, 0, "-m: \"%.40s\" is neither REDIRECT nor TPROXY", optarg);
 				return -EINVAL;
 			}
 			o->script_flags = true;
@@ -308,7 +300,7 @@ int redirect_flags_parse(int argc, char **argv, const char *root, struct redirec
 			errno = 0;
 			unsigned long s = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || s > 3600) {
-				err_put(err, errlen, "-w: \"%.40s\" is not a number of seconds (0-3600)", optarg);
+				err_fmt(err, errlen, 0, "-w: \"%.40s\" is not a number of seconds (0-3600)", optarg);
 				return -EINVAL;
 			}
 			o->wait_ms = (unsigned)s * 1000;
@@ -321,13 +313,13 @@ int redirect_flags_parse(int argc, char **argv, const char *root, struct redirec
 			o->help = true;
 			return 0;
 		case ':':
-			err_put(err, errlen, "option -%c needs a value", optopt);
+			err_fmt(err, errlen, 0, "option -%c needs a value", optopt);
 			return -EINVAL;
 		default:
 			if (optopt)
-				err_put(err, errlen, "unknown option -%c", optopt);
+				err_fmt(err, errlen, 0, "unknown option -%c", optopt);
 			else
-				err_put(err, errlen, "unknown option %.60s", argv[optind - 1]);
+				err_fmt(err, errlen, 0, "unknown option %.60s", argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
@@ -336,7 +328,7 @@ int redirect_flags_parse(int argc, char **argv, const char *root, struct redirec
 			o->clean = true;
 			continue;
 		}
-		err_put(err, errlen, "unexpected argument \"%.60s\" (only the word clean is accepted)", argv[optind]);
+		err_fmt(err, errlen, 0, "unexpected argument \"%.60s\" (only the word clean is accepted)", argv[optind]);
 		return -EINVAL;
 	}
 

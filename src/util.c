@@ -140,6 +140,17 @@ char *sb_steal(struct strbuf *sb)
 	return r;
 }
 
+int err_fmt(char *err, size_t len, int r, const char *fmt, ...)
+{
+	if (err && len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
 bool str_has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;

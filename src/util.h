@@ -46,6 +46,10 @@ char *sb_steal(struct strbuf *sb);
 static inline void sb_freep(struct strbuf *sb) { sb_free(sb); }
 #define _cleanup_sb_ __attribute__((cleanup(sb_freep)))
 
+/* The error convention of library functions that explain themselves:
+ * format into err (if err and len), return r. */
+int err_fmt(char *err, size_t len, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 char *xstrdup_or_null(const char *s);
