@@ -275,6 +275,12 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 
 int dirfd_write_atomic(int dfd, const char *base, const void *data, size_t len, mode_t mode)
 {
+	return dirfd_write_atomic_owned(dfd, base, data, len, mode, (uid_t)-1, (gid_t)-1);
+}
+
+int dirfd_write_atomic_owned(int dfd, const char *base, const void *data, size_t len, mode_t mode, uid_t uid,
+                             gid_t gid)
+{
 	char tmp[300];
 	int fd = -1;
 	for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
@@ -300,6 +306,12 @@ int dirfd_write_atomic(int dfd, const char *base, const void *data, size_t len, 
 		}
 		done += (size_t)n;
 	}
+	/* owner and exact mode before the file gets its name (the umask may
+	 * have narrowed the mode; a secret is created narrow and never wider) */
+	if (r == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
+		r = -errno;
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
@@ -348,4 +360,73 @@ int root_mkdir_p(const char *root, const char *path, mode_t mode)
 		close(d);
 		*slash = '/';
 	}
+}
+
+static int split_path(const char *path, char **dir, const char **base)
+{
+	*dir = strdup(path);
+	if (!*dir)
+		return -ENOMEM;
+	char *slash = strrchr(*dir, '/');
+	if (!slash || !slash[1])
+		return -EINVAL;
+	*base = path + (slash - *dir) + 1;
+	if (slash == *dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return 0;
+}
+
+int root_file_ensure(const char *root, const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                     gid_t gid)
+{
+	_cleanup_free_ char *dir = NULL;
+	const char *base;
+	int r = split_path(path, &dir, &base);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int dfd = root_mkdir_p(root, dir, 0755);
+	if (dfd < 0)
+		return dfd;
+	uid_t want_uid = uid == (uid_t)-1 ? 0 : uid;
+	gid_t want_gid = gid == (gid_t)-1 ? 0 : gid;
+	_cleanup_close_ int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0) {
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == mode && st.st_uid == want_uid &&
+		    st.st_gid == want_gid && (size_t)st.st_size == len) {
+			_cleanup_free_ char *old = NULL;
+			size_t ol = 0;
+			if (fd_read_all(fd, len + 1, &old, &ol) == 0 && ol == len && memcmp(old, data, len) == 0)
+				return 0;
+		}
+	}
+	r = dirfd_write_atomic_owned(dfd, base, data, len, mode, want_uid, want_gid);
+	return r < 0 ? r : 1;
+}
+
+int root_dir_ensure(const char *root, const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+	_cleanup_close_ int before = root_open(root, path, O_RDONLY | O_DIRECTORY, 0);
+	_cleanup_close_ int fd = before >= 0 ? dup(before) : root_mkdir_p(root, path, mode);
+	if (fd < 0)
+		return fd;
+	int changed = before < 0;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	uid_t want_uid = uid == (uid_t)-1 ? 0 : uid;
+	gid_t want_gid = gid == (gid_t)-1 ? 0 : gid;
+	if ((st.st_uid != want_uid || st.st_gid != want_gid)) {
+		if (fchown(fd, want_uid, want_gid) < 0)
+			return -errno;
+		changed = 1;
+	}
+	if ((st.st_mode & 07777) != mode) {
+		if (fchmod(fd, mode) < 0)
+			return -errno;
+		changed = 1;
+	}
+	return changed;
 }

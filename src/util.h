@@ -79,5 +79,17 @@ int root_mkdir_p(const char *root, const char *path, mode_t mode);
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 /* The same for the entry name in the directory dfd. */
 int dirfd_write_atomic(int dfd, const char *name, const void *data, size_t len, mode_t mode);
+/* The same, the temp file chowned to uid:gid before the rename (-1: keep). */
+int dirfd_write_atomic_owned(int dfd, const char *name, const void *data, size_t len, mode_t mode, uid_t uid,
+                             gid_t gid);
+
+/* Make path inside root a regular file with exactly this content, mode
+ * and owner (uid/gid -1: root's default, 0): written atomically when
+ * anything differs, untouched otherwise.  Parents are created 0755.
+ * 1 changed, 0 already so, negative errno. */
+int root_file_ensure(const char *root, const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                     gid_t gid);
+/* A directory with this mode and owner (created or fixed).  1/0/-errno. */
+int root_dir_ensure(const char *root, const char *path, mode_t mode, uid_t uid, gid_t gid);
 /* Same for an fd (stdin). */
 int fd_read_all(int fd, size_t max, char **out, size_t *out_len);
