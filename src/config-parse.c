@@ -755,6 +755,10 @@ static bool key_check(struct pctx *p, const struct ynode *map, unsigned i, const
 			ERR(p, k, "a key in %s must be a plain word, not %s", where, type_name(k));
 		return false;
 	}
+	if (strlen(k->value) != k->len) {
+		ERR(p, k, "a key in %s contains a NUL character", where);
+		return false;
+	}
 	for (unsigned j = 0; j < i; j += 2) {
 		const struct ynode *o = map->items[j];
 		if (o->type == YN_SCALAR && o->len == k->len && memcmp(o->value, k->value, k->len) == 0) {

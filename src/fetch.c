@@ -544,7 +544,9 @@ int fetch_run(struct fetch_job *jobs, unsigned n, const struct fetch_opts *o, co
 		curl_multi_perform(multi, &still);
 		CURLMsg *m;
 		int left;
+		bool finished = false;
 		while ((m = curl_multi_info_read(multi, &left))) {
+			finished = true;
 			if (m->msg != CURLMSG_DONE)
 				continue;
 			struct xfer *x = NULL;
@@ -599,6 +601,8 @@ int fetch_run(struct fetch_job *jobs, unsigned n, const struct fetch_opts *o, co
 			if (t < next_wake)
 				next_wake = t;
 		}
+		if (finished)
+			continue;  /* something ended: start the next at once, no wait */
 		long timeout_ms = (long)((next_wake - now_sec()) * 1000.0);
 		if (timeout_ms > 200 || timeout_ms < 0)
 			timeout_ms = timeout_ms < 0 ? 0 : 200;

@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 static int max_level = LOG_LEVEL_INFO;
+static char last_error[512];
+
+const char *log_last_error(void) { return last_error; }
+void log_last_error_clear(void) { last_error[0] = '\0'; }
 
 void log_set_max_level(int level) { max_level = level; }
 int log_get_max_level(void) { return max_level; }
@@ -31,6 +35,13 @@ static int journal_prefix(void)
 
 void log_msg(int level, const char *fmt, ...)
 {
+	if (level <= LOG_LEVEL_ERR) {
+		/* kept for status.json, whatever the verbosity */
+		va_list aq;
+		va_start(aq, fmt);
+		vsnprintf(last_error, sizeof(last_error), fmt, aq);
+		va_end(aq);
+	}
 	if (level > max_level)
 		return;
 	static const char *const names[8] = { [3] = "error: ", [4] = "warning: " };

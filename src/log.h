@@ -7,6 +7,9 @@ enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARN = 4, LOG_LEVEL_INFO = 6, LOG_
 void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last error logged (for the run's record), "" if none since clear. */
+const char *log_last_error(void);
+void log_last_error_clear(void);
 /* Write text verbatim to stderr (pre-formatted diagnostics). */
 void log_raw(const char *text);
 

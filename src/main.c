@@ -14,10 +14,13 @@
 #include "plan.h"
 #include "redirect-flags.h"
 #include "source.h"
+#include "stage.h"
+#include "status.h"
 #include "step-fetch.h"
 #include "step-redirect.h"
 
-enum command { CMD_NONE, CMD_VALIDATE, CMD_PLAN, CMD_FETCH, CMD_REDIRECT };
+enum command { CMD_NONE, CMD_VALIDATE, CMD_PLAN, CMD_FETCH, CMD_BAKE, CMD_BOOT, CMD_RUN, CMD_CLEAN, CMD_STATUS,
+               CMD_REDIRECT };
 enum format { FORMAT_TEXT, FORMAT_JSON };
 
 struct args {
@@ -27,6 +30,8 @@ struct args {
 	const char *config;
 	const char *cmdline;
 	const char *config_pin;
+	bool force;           /* boot, run: again for this instance */
+	bool all;             /* clean: the installed versions and the cache too */
 	/* redirect */
 	struct redirect_config redirect;
 	struct redirect_opts redirect_opts;
@@ -46,6 +51,13 @@ static void help(FILE *f)
 	        "  plan              print every step a run would take, in order\n"
 	        "  fetch             download, verify, cache and install the artifacts of the\n"
 	        "                    configured roles\n"
+	        "  bake              fetch, users, directories and units: everything an image\n"
+	        "                    can hold (no keys, no iptables, nothing started)\n"
+	        "  boot              the instance's first boot: the rest, once per instance\n"
+	        "  run               bake and boot\n"
+	        "  clean             undo boot (--all: also the installed versions and cache)\n"
+	        "  status            what the last run did (--format json); exit 0 done,\n"
+	        "                    1 failed, 2 running, 3 never ran, 4 unreadable record\n"
 	        "  redirect [FLAGS] [clean]\n"
 	        "                    send traffic through the sidecar (istio-iptables.sh flags;\n"
 	        "                    see meshboot redirect -h)\n"
@@ -58,6 +70,8 @@ static void help(FILE *f)
 	        "      --root DIR       operate on the tree at DIR instead of /\n"
 	        "      --cmdline FILE   read the kernel command line from FILE (default /proc/cmdline)\n"
 	        "      --format FORMAT  text (default) or json\n"
+	        "      --force          boot, run: again although this instance is done\n"
+	        "      --all            clean: also the installed versions and the cache\n"
 	        "  -v, --verbose        more messages\n"
 	        "  -q, --quiet          errors only\n"
 	        "  -h, --help           this help\n"
@@ -84,6 +98,8 @@ static int exit_status(int r)
 	case EACCES: case EPERM: return EX_NOPERM;
 	case ETIMEDOUT: case EAGAIN: return EX_TEMPFAIL;
 	case EREMOTEIO: return EX_UNAVAILABLE;
+	case EBUSY: return EX_TEMPFAIL;
+	case EEXIST: case EADDRINUSE: return EX_CONFIG;
 	case EMEDIUMTYPE: return EX_CONFIG;
 	case EIO: return EX_IOERR;
 	default: return EX_SOFTWARE;
@@ -231,6 +247,8 @@ static int run(const struct args *a)
 {
 	if (a->cmd == CMD_REDIRECT)
 		return exit_status(redirect_run(a));
+	if (a->cmd == CMD_STATUS)
+		return status_print(a->root, a->format == FORMAT_JSON, stdout);
 	struct config c;
 	struct config_source src;
 	config_init(&c);
@@ -246,6 +264,16 @@ static int run(const struct args *a)
 		case CMD_FETCH:
 			r = fetch_step(&c, a->root);
 			break;
+		case CMD_BAKE:
+		case CMD_BOOT:
+		case CMD_RUN:
+		case CMD_CLEAN: {
+			static const enum stage stages[] = { [CMD_BAKE] = STAGE_BAKE, [CMD_BOOT] = STAGE_BOOT,
+			                                     [CMD_RUN] = STAGE_RUN, [CMD_CLEAN] = STAGE_CLEAN };
+			struct stage_opts so = { .root = a->root, .force = a->force, .all = a->all };
+			r = stage_run(stages[a->cmd], &c, &so);
+			break;
+		}
 		default:
 			r = -EINVAL;
 		}
@@ -258,8 +286,10 @@ static int run(const struct args *a)
 /* Global options, before the command and (for validate and plan) after it. */
 static int global_opts_parse(int argc, char **argv, struct args *a)
 {
-	enum { OPT_ROOT = 0x100, OPT_FORMAT, OPT_CMDLINE, OPT_CONFIG_PIN };
+	enum { OPT_ROOT = 0x100, OPT_FORMAT, OPT_CMDLINE, OPT_CONFIG_PIN, OPT_FORCE, OPT_ALL };
 	static const struct option opts[] = {
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "all", no_argument, NULL, OPT_ALL },
 		{ "config-sha256", required_argument, NULL, OPT_CONFIG_PIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -312,6 +342,12 @@ static int global_opts_parse(int argc, char **argv, struct args *a)
 		case OPT_CONFIG_PIN:
 			a->config_pin = optarg;
 			break;
+		case OPT_FORCE:
+			a->force = true;
+			break;
+		case OPT_ALL:
+			a->all = true;
+			break;
 		default:
 			fprintf(stderr, "Try 'meshboot --help'.\n");
 			return -EINVAL;
@@ -327,7 +363,7 @@ static int args_parse(int argc, char **argv, struct args *a)
 	if (r <= 0)
 		return r;
 	if (optind >= argc) {
-		fprintf(stderr, "meshboot: no command given (validate, plan, fetch, redirect). Try 'meshboot --help'.\n");
+		fprintf(stderr, "meshboot: no command given (validate, plan, fetch, bake, boot, run, clean, status, redirect). Try 'meshboot --help'.\n");
 		return -EINVAL;
 	}
 	const char *cmd = argv[optind];
@@ -352,12 +388,22 @@ static int args_parse(int argc, char **argv, struct args *a)
 		a->cmd = CMD_PLAN;
 	else if (strcmp(cmd, "fetch") == 0)
 		a->cmd = CMD_FETCH;
+	else if (strcmp(cmd, "bake") == 0)
+		a->cmd = CMD_BAKE;
+	else if (strcmp(cmd, "boot") == 0)
+		a->cmd = CMD_BOOT;
+	else if (strcmp(cmd, "run") == 0)
+		a->cmd = CMD_RUN;
+	else if (strcmp(cmd, "clean") == 0)
+		a->cmd = CMD_CLEAN;
+	else if (strcmp(cmd, "status") == 0)
+		a->cmd = CMD_STATUS;
 	else {
-		fprintf(stderr, "meshboot: unknown command \"%.60s\" (validate, plan, fetch, redirect). Try 'meshboot --help'.\n",
+		fprintf(stderr, "meshboot: unknown command \"%.60s\" (validate, plan, fetch, bake, boot, run, clean, status, redirect). Try 'meshboot --help'.\n",
 		        cmd);
 		return -EINVAL;
 	}
-	/* validate, plan and fetch take the global options after the command too */
+	/* the commands but redirect take the global options after them too */
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
 	optind = 0;  /* glibc: 0 fully reinitialises getopt (1 would keep a half-read option cluster) */

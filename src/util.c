@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -429,4 +430,66 @@ int root_dir_ensure(const char *root, const char *path, mode_t mode, uid_t uid, 
 		changed = 1;
 	}
 	return changed;
+}
+
+/* Remove everything inside the directory dfd (which it closes). */
+static int dir_empty(int dfd, unsigned depth)
+{
+	if (depth > 256) {
+		close(dfd);
+		return -ELOOP;
+	}
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		int r = -errno;
+		close(dfd);
+		return r;
+	}
+	int r = 0;
+	for (struct dirent *e; r == 0 && (e = readdir(d)); ) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0 || (r = dir_empty(sub, depth + 1)) < 0) {
+				if (sub < 0)
+					r = -errno;
+				break;
+			}
+			if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
+				r = -errno;
+		} else if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
+			r = -errno;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int root_rm_rf(const char *root, const char *path)
+{
+	_cleanup_free_ char *dir = NULL;
+	const char *base;
+	int r = split_path(path, &dir, &base);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int pfd = root_open(root, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (pfd < 0)
+		return pfd == -ENOENT ? 0 : pfd;
+	struct stat st;
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(pfd, base, 0) < 0 ? -errno : 1;
+	int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if ((r = dir_empty(fd, 0)) < 0)
+		return r;
+	return unlinkat(pfd, base, AT_REMOVEDIR) < 0 ? -errno : 1;
 }

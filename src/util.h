@@ -89,6 +89,10 @@ int dirfd_write_atomic_owned(int dfd, const char *name, const void *data, size_t
  * 1 changed, 0 already so, negative errno. */
 int root_file_ensure(const char *root, const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                      gid_t gid);
+/* rm -rf of path inside root, never following a symlink (a link is
+ * removed, not its target).  1 removed, 0 absent, negative errno. */
+int root_rm_rf(const char *root, const char *path);
+
 /* A directory with this mode and owner (created or fixed).  1/0/-errno. */
 int root_dir_ensure(const char *root, const char *path, mode_t mode, uid_t uid, gid_t gid);
 /* Same for an fd (stdin). */

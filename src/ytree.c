@@ -33,15 +33,15 @@ void ytree_free(struct ynode *n)
 
 struct ynode *ymap_get(const struct ynode *map, const char *key)
 {
-	struct ynode *r = NULL;
 	if (!map || map->type != YN_MAP)
 		return NULL;
+	size_t kl = strlen(key);
 	for (unsigned i = 0; i + 1 < map->n; i += 2) {
 		const struct ynode *k = map->items[i];
-		if (k->type == YN_SCALAR && strcmp(k->value, key) == 0)
-			r = map->items[i + 1];
+		if (k->type == YN_SCALAR && k->len == kl && memcmp(k->value, key, kl) == 0)
+			return map->items[i + 1];
 	}
-	return r;
+	return NULL;
 }
 
 static int node_append(struct ynode *parent, struct ynode *child)

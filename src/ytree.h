@@ -30,5 +30,6 @@ int ytree_parse(const char *source, const char *text, size_t len, unsigned line_
                 struct ynode **out, struct diag_list *d);
 void ytree_free(struct ynode *n);
 
-/* Value for key in a mapping (last occurrence), or NULL. */
+/* Value for key in a mapping (the first occurrence: a duplicate is an
+ * error the parser reports, and the first is the one it uses), or NULL. */
 struct ynode *ymap_get(const struct ynode *map, const char *key);
