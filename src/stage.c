@@ -2,6 +2,8 @@
 #include "stage.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -200,6 +202,16 @@ static int step_mark(struct stage_ctx *x)
 	return r < 0 ? r : 1;
 }
 
+/* Test-only: MESHBOOT_TEST_KILL_AFTER=N kills the process (SIGKILL, no
+ * cleanup) once N steps have ended, to prove that any step boundary is a
+ * safe place to die (tests/integration/crash.sh). */
+static void crash_point(const struct run_status *st)
+{
+	const char *k = getenv("MESHBOOT_TEST_KILL_AFTER");
+	if (k && *k && (unsigned)atoi(k) == st->n_steps)
+		kill(getpid(), SIGKILL);
+}
+
 /* Run one step, recording it; stop at the first failure. */
 #define STEP(x, name, fn)                                                          \
 	do {                                                                       \
@@ -207,6 +219,7 @@ static int step_mark(struct stage_ctx *x)
 		log_last_error_clear();                                            \
 		int _r = fn(x);                                                    \
 		status_step_end(&(x)->st, _r, _r < 0 ? log_last_error() : NULL);   \
+		crash_point(&(x)->st);                                             \
 		if (_r < 0) {                                                      \
 			r = _r;                                                    \
 			goto out;                                                  \
