@@ -13,11 +13,7 @@ fi
 trap 'ip netns del $ns 2>/dev/null; httpfix_cleanup' EXIT
 export XTABLES_LOCKFILE=$SCRATCH/xtables.lock MESHBOOT_RUNTIME_DIR=$SCRATCH/run
 mkdir -p "$MESHBOOT_RUNTIME_DIR"
-ip -n $ns link set lo up
-printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$ns" "$BUILDDIR/tests/faultserver" > "$SCRATCH/faultserver-ns"
-chmod 755 "$SCRATCH/faultserver-ns"
-FAULTSERVER=$SCRATCH/faultserver-ns
-http_start
+http_start_in_netns $ns
 
 t=$SCRATCH/art
 mkdir -p "$t/bin" && printf '#!/bin/sh\necho agent\n' > "$t/bin/pilot-agent" && chmod 755 "$t/bin/pilot-agent" &&

@@ -96,6 +96,16 @@ http_start() {
 	HTTP=http://127.0.0.1:$HTTP_PORT
 }
 http_stop() { srv_stop http; }
+# http_start_in_netns NS [ARGS...]: the same server inside network namespace
+# NS (whose lo is brought up), for tests that run meshboot there
+http_start_in_netns() {
+	_ns=$1; shift
+	ip -n "$_ns" link set lo up || bail "cannot bring lo up in $_ns"
+	printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$_ns" "$BUILDDIR/tests/faultserver" > "$SCRATCH/faultserver-ns"
+	chmod 755 "$SCRATCH/faultserver-ns"
+	FAULTSERVER=$SCRATCH/faultserver-ns
+	http_start "$@"
+}
 
 # log_lines ERE: the faultserver log lines matching ERE, in arrival order.
 log_lines() { grep -E -- "$1" "$HTTP_LOG" 2>/dev/null | sort -s -n -k1,1; }

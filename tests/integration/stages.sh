@@ -9,7 +9,7 @@
 # appears nowhere; clean undoes boot.
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
-plan 46
+plan 37
 
 ns=mbt-stage-$$
 if ! err=$(ip netns add $ns 2>&1); then
@@ -19,12 +19,7 @@ fi
 trap 'ip netns del $ns 2>/dev/null; [ -n "${KEEP:-}" ] || httpfix_cleanup' EXIT
 export XTABLES_LOCKFILE=$SCRATCH/xtables.lock MESHBOOT_RUNTIME_DIR=$SCRATCH/run
 mkdir -p "$MESHBOOT_RUNTIME_DIR"
-ip -n $ns link set lo up
-# the server runs in the namespace too: meshboot runs there, with its rules
-printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$ns" "$BUILDDIR/tests/faultserver" > "$SCRATCH/faultserver-ns"
-chmod 755 "$SCRATCH/faultserver-ns"
-FAULTSERVER=$SCRATCH/faultserver-ns
-http_start
+http_start_in_netns $ns
 
 # art ROLE EXEC: a tarball whose EXEC is an executable; $A_SHA
 art() {
