@@ -230,6 +230,28 @@ static void plan_files(struct pb *b, const struct config *c)
 
 static void plan_units(struct pb *b, const struct config *c)
 {
+	if (c->redirect.enabled) {
+		char **flags = NULL;
+		if (unit_redirect_flags(&c->redirect, &flags) < 0) {
+			b->oom = true;
+			return;
+		}
+		struct strbuf es;
+		sb_init(&es);
+		sb_puts(&es, "/usr/sbin/meshboot redirect");
+		for (char **w = flags; *w; w++) {
+			sb_putc(&es, ' ');
+			unit_quote_arg(&es, *w);
+		}
+		step(b, "unit", "bake", "/etc/systemd/system/%s", unit_name_any(UNIT_REDIRECT));
+		kv(b, "mode", "0644");
+		kv(b, "ExecStart", "%s", es.buf ? es.buf : "");
+		kv(b, "Type", "oneshot (the rules again at every boot, before the sidecar)");
+		kv(b, "Before", "istio-sidecar.service");
+		kv(b, "WantedBy", "multi-user.target");
+		sb_free(&es);
+		strv_free(flags);
+	}
 	for (int r = 0; r < ROLE_MAX; r++) {
 		const struct artifact *a = artifact_for(c, (enum role)r);
 		if (!c->roles[r] || !a)
@@ -346,6 +368,8 @@ static void plan_enable(struct pb *b, const struct config *c)
 {
 	struct strbuf sb;
 	sb_init(&sb);
+	if (c->redirect.enabled)
+		sb_puts(&sb, unit_name_any(UNIT_REDIRECT));
 	for (int r = 0; r < ROLE_MAX; r++)
 		if (c->roles[r] && artifact_for(c, (enum role)r))
 			sb_printf(&sb, "%s%s", sb.len ? " " : "", unit_name((enum role)r));
