@@ -8,6 +8,11 @@ _n=0
 _failed=0
 SCRATCH=$(mktemp -d /tmp/meshboot-test.XXXXXX)
 trap 'rm -rf "$SCRATCH"' EXIT INT TERM
+# Never the host's: meshboot's per-namespace state and the xtables lock.
+MESHBOOT_RUNTIME_DIR=${MESHBOOT_RUNTIME_DIR:-$SCRATCH/run}
+XTABLES_LOCKFILE=${XTABLES_LOCKFILE:-$SCRATCH/xtables.lock}
+export MESHBOOT_RUNTIME_DIR XTABLES_LOCKFILE
+mkdir -p "$MESHBOOT_RUNTIME_DIR"
 
 plan() { echo "1..$1"; }
 ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
