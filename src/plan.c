@@ -2,11 +2,10 @@
 #include "plan.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
+#include "cache.h"
 #include "rules.h"
 #include "unit.h"
 
@@ -109,10 +108,6 @@ static void block(struct pb *b, const char *text)
 		b->oom = true;
 }
 
-static const char *digest_name(enum digest_alg a)
-{
-	return a == DIGEST_SHA512 ? "sha512" : "sha256";
-}
 
 static void plan_fetch(struct pb *b, const struct config *c, const char *root)
 {
@@ -133,7 +128,7 @@ static void plan_fetch(struct pb *b, const struct config *c, const char *root)
 		for (unsigned i = 0; i < a->n_mirrors; i++)
 			kv(b, "mirror", "%s", a->mirrors[i]);
 		if (a->alg != DIGEST_NONE)
-			kv(b, "digest", "%s:%s", digest_name(a->alg), a->digest);
+			kv(b, "digest", "%s:%s", digest_alg_name(a->alg), a->digest);
 		else if (c->release.manifest_url)
 			kv(b, "digest", "from the signed manifest");
 		else
@@ -147,12 +142,9 @@ static void plan_fetch(struct pb *b, const struct config *c, const char *root)
 			kv(b, "strip_components", "%u", a->strip_components);
 		char shortd[40] = "<digest from the manifest>";
 		if (a->alg != DIGEST_NONE) {
-			char cache[200];
-			snprintf(cache, sizeof(cache), "/var/cache/meshboot/%s/%s", digest_name(a->alg), a->digest);
-			_cleanup_close_ int fd = root_open(root, cache, O_PATH | O_NOFOLLOW, 0);
-			struct stat st;
-			bool hit = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-			kv(b, "cache", "%s (%s)", cache, hit ? "hit" : "miss");
+			/* the cache's own lookup; not re-hashed: plan stays cheap */
+			_cleanup_close_ int fd = cache_open(root, a->alg, a->digest, false);
+			kv(b, "cache", CACHE_DIR "/%s/%s (%s)", digest_alg_name(a->alg), a->digest, fd >= 0 ? "hit" : "miss");
 			snprintf(shortd, sizeof(shortd), "%.12s", a->digest);
 		}
 		kv(b, "install", "%s/%s/%s-%s/", c->install_prefix, name, a->version, shortd);
