@@ -210,9 +210,17 @@ static int write_key(EVP_PKEY *pkey, char **pem, size_t *len, char *err, size_t 
 int certs_root_check(const char *pem, size_t len, time_t now, char fp[65], char *err, size_t errlen)
 {
 	_cleanup_x509_ X509 *x = NULL;
+	fp[0] = '\0';
 	int r = parse_cert("root certificate", pem, len, &x, err, errlen);
 	if (r < 0)
 		return r;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	if (X509_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32)
+		return OSSL_FAIL(-EIO, "root certificate fingerprint");
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(fp + 2 * i, 3, "%02x", md[i]);
+	fp[64] = '\0';
 	if (!is_ca(x))
 		return err_fmt(err, errlen, -EBADMSG, "the root certificate is not a CA (no basicConstraints CA:TRUE)");
 
@@ -235,13 +243,6 @@ int certs_root_check(const char *pem, size_t len, time_t now, char fp[65], char 
 		return err_fmt(err, errlen, -EKEYEXPIRED, "the root certificate expired at %s (the clock is %s)", na,
 		               clk);
 
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	if (X509_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32)
-		return OSSL_FAIL(-EIO, "root certificate fingerprint");
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(fp + 2 * i, 3, "%02x", md[i]);
-	fp[64] = '\0';
 	return 0;
 }
 
@@ -580,8 +581,9 @@ int certs_ca_create(const char *trust_domain, unsigned lifetime_days, char **cer
 
 /* ---- certs_chain_check --------------------------------------------------- */
 
-int certs_chain_check(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len, const char *key_pem,
-                      size_t key_len, const char *spiffe_uri, char *err, size_t errlen)
+static int chain_check(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len,
+                       const char *key_pem, size_t key_len, const char *spiffe_uri, bool check_time, char *err,
+                       size_t errlen)
 {
 	if (!spiffe_uri || !*spiffe_uri)
 		return err_fmt(err, errlen, -EINVAL, "no SPIFFE ID to check");
@@ -634,7 +636,7 @@ int certs_chain_check(const char *chain_pem, size_t chain_len, const char *root_
 		return err_fmt(err, errlen, -ENOMEM, "out of memory");
 	if (X509_STORE_add_cert(store, root) != 1)
 		return OSSL_FAIL(-ENOMEM, "trust store");
-	if (X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN) != 1)
+	if (X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN | (check_time ? 0 : X509_V_FLAG_NO_CHECK_TIME)) != 1)
 		return OSSL_FAIL(-ENOMEM, "trust store");
 	if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1)
 		return OSSL_FAIL(-ENOMEM, "verify context");
@@ -674,5 +676,191 @@ int certs_chain_check(const char *chain_pem, size_t chain_len, const char *root_
 	if (n_uri != 1 || !match)
 		return err_fmt(err, errlen, -EBADMSG, "the leaf certificate's URI names are not exactly %s (%u found)",
 		               spiffe_uri, n_uri);
+	return 0;
+}
+
+int certs_chain_check(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len, const char *key_pem,
+                      size_t key_len, const char *spiffe_uri, char *err, size_t errlen)
+{
+	return chain_check(chain_pem, chain_len, root_pem, root_len, key_pem, key_len, spiffe_uri, true, err, errlen);
+}
+
+int certs_chain_check_untimed(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len,
+                              const char *key_pem, size_t key_len, const char *spiffe_uri, char *err, size_t errlen)
+{
+	return chain_check(chain_pem, chain_len, root_pem, root_len, key_pem, key_len, spiffe_uri, false, err, errlen);
+}
+
+/* ---- checks of what is already on disk ------------------------------------ */
+
+static int key_is_type(EVP_PKEY *k, enum key_type t)
+{
+	switch (t) {
+	case KEY_EC_P256: {
+		char group[32] = "";
+		size_t gl = 0;
+		return EVP_PKEY_is_a(k, "EC") &&
+		       EVP_PKEY_get_group_name(k, group, sizeof(group), &gl) == 1 && strcmp(group, "prime256v1") == 0;
+	}
+	case KEY_RSA_2048:
+		return EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) == 2048;
+	case KEY_RSA_3072:
+		return EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) == 3072;
+	}
+	return 0;
+}
+
+int certs_key_check(const char *key_pem, size_t key_len, enum key_type t, char *err, size_t errlen)
+{
+	_cleanup_pkey_ EVP_PKEY *k = NULL;
+	int r = parse_key("workload key", key_pem, key_len, &k, err, errlen);
+	if (r < 0)
+		return r;
+	if (!key_is_type(k, t)) {
+		ERR_clear_error();
+		return err_fmt(err, errlen, -EKEYREJECTED, "the workload key is not %s", key_type_name(t));
+	}
+	return 0;
+}
+
+int certs_leaf_check(const char *chain_pem, size_t chain_len, const char *key_pem, size_t key_len, time_t now,
+                     time_t *not_after, char *err, size_t errlen)
+{
+	_cleanup_x509_ X509 *leaf = NULL;
+	_cleanup_pkey_ EVP_PKEY *k = NULL;
+	int r = parse_cert("certificate", chain_pem, chain_len, &leaf, err, errlen);
+	if (r < 0)
+		return r;
+	r = parse_key("workload key", key_pem, key_len, &k, err, errlen);
+	if (r < 0)
+		return r;
+	EVP_PKEY *pub = X509_get0_pubkey(leaf);
+	if (!pub || EVP_PKEY_eq(pub, k) != 1) {
+		ERR_clear_error();
+		return err_fmt(err, errlen, -EBADMSG, "the certificate is not for the workload key");
+	}
+	struct tm tm;
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1)
+		return err_fmt(err, errlen, -EBADMSG, "the certificate has an unreadable notAfter");
+	time_t na = timegm(&tm);
+	if (not_after)
+		*not_after = na;
+	if (na <= now) {
+		char buf[32];
+		fmt_time(na, buf);
+		return err_fmt(err, errlen, -EKEYEXPIRED, "the certificate expired at %s", buf);
+	}
+	return 0;
+}
+
+/* The DER of the CSR's signed part (subject, key, attributes): equal for
+ * two CSRs that ask for the same thing with the same key. */
+static int csr_tbs(const char *pem, size_t len, unsigned char **der, int *der_len)
+{
+	if (!pem || len == 0 || len > CERTS_PEM_MAX)
+		return -EBADMSG;
+	_cleanup_bio_ BIO *b = BIO_new_mem_buf(pem, (int)len);
+	if (!b)
+		return -ENOMEM;
+	_cleanup_x509req_ X509_REQ *req = PEM_read_bio_X509_REQ(b, NULL, no_passphrase, NULL);
+	if (!req) {
+		ERR_clear_error();
+		return -EBADMSG;
+	}
+	*der = NULL;
+	*der_len = i2d_re_X509_REQ_tbs(req, der);
+	if (*der_len <= 0) {
+		ERR_clear_error();
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int certs_csr_same(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+	unsigned char *da = NULL, *db = NULL;
+	int la = 0, lb = 0;
+	int r = csr_tbs(a, a_len, &da, &la);
+	if (r == 0)
+		r = csr_tbs(b, b_len, &db, &lb);
+	if (r == 0)
+		r = la == lb && memcmp(da, db, (size_t)la) == 0;
+	OPENSSL_free(da);
+	OPENSSL_free(db);
+	return r;
+}
+
+int certs_ca_pair_check(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len, time_t now,
+                        char *err, size_t errlen)
+{
+	_cleanup_x509_ X509 *ca = NULL;
+	_cleanup_pkey_ EVP_PKEY *k = NULL;
+	int r = parse_cert("CA certificate", cert_pem, cert_len, &ca, err, errlen);
+	if (r < 0)
+		return r;
+	if (!is_ca(ca))
+		return err_fmt(err, errlen, -EBADMSG, "the CA certificate is not a CA (no basicConstraints CA:TRUE)");
+	r = parse_key("CA key", key_pem, key_len, &k, err, errlen);
+	if (r < 0)
+		return r;
+	if (X509_check_private_key(ca, k) != 1) {
+		ERR_clear_error();
+		return err_fmt(err, errlen, -EKEYREJECTED, "the CA key does not match the CA certificate");
+	}
+	int c = X509_cmp_time(X509_get0_notAfter(ca), &now);
+	if (c <= 0) {
+		char na[32];
+		fmt_asn1_time(X509_get0_notAfter(ca), na);
+		return err_fmt(err, errlen, -EKEYEXPIRED, "the CA certificate expired at %s", na);
+	}
+	return 0;
+}
+
+int certs_chain_normalize(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len, char **out,
+                          size_t *out_len, char *err, size_t errlen)
+{
+	int r = check_len("certificate chain", chain_pem, chain_len, err, errlen);
+	if (r < 0)
+		return r;
+	_cleanup_x509_ X509 *root = NULL;
+	r = parse_cert("root certificate", root_pem, root_len, &root, err, errlen);
+	if (r < 0)
+		return r;
+	_cleanup_bio_ BIO *in = BIO_new_mem_buf(chain_pem, (int)chain_len);
+	_cleanup_bio_ BIO *o = bio_new_out(false);
+	if (!in || !o)
+		return err_fmt(err, errlen, -ENOMEM, "out of memory");
+	unsigned n = 0;
+	for (;;) {
+		_cleanup_x509_ X509 *x = PEM_read_bio_X509(in, NULL, no_passphrase, NULL);
+		if (!x) {
+			unsigned long e = ERR_peek_last_error();
+			if (n > 0 && ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+				ERR_clear_error();
+				break;
+			}
+			return OSSL_FAIL(-EBADMSG, "certificate chain");
+		}
+		if (++n > CHAIN_MAX_CERTS + 1)
+			return err_fmt(err, errlen, -EBADMSG, "certificate chain: more than %d certificates",
+			               CHAIN_MAX_CERTS + 1);
+		if (n > 1 && X509_cmp(x, root) == 0)
+			continue;
+		if (PEM_write_bio_X509(o, x) != 1)
+			return OSSL_FAIL(-EIO, "writing the chain");
+	}
+	return bio_take(o, out, out_len, err, errlen);
+}
+
+int certs_subject_line(const char *pem, size_t len, char *out, size_t outlen)
+{
+	_cleanup_x509_ X509 *x = NULL;
+	char err[8];
+	int r = parse_cert("certificate", pem, len, &x, err, sizeof(err));
+	if (r < 0)
+		return r;
+	char na[32];
+	fmt_asn1_time(X509_get0_notAfter(x), na);
+	snprintf(out, outlen, "valid until %s", na);
 	return 0;
 }

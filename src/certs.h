@@ -18,7 +18,8 @@
 /* Parse and check a root certificate (PEM): a CA (basicConstraints CA:TRUE),
  * within its validity period at now.  fp gets the SHA-256 fingerprint of the
  * DER (lower-case hex).  0 / -EBADMSG (garbage, not a CA) / -EKEYEXPIRED /
- * -ETIME (not yet valid: the clock is probably wrong) / -EFBIG. */
+ * -ETIME (not yet valid: the clock is probably wrong) / -EFBIG.  fp is filled
+ * (else empty) as soon as the PEM parses, also when a later check fails. */
 int certs_root_check(const char *pem, size_t len, time_t now, char fp[65], char *err, size_t errlen);
 
 /* Generate the workload key: EC P-256 or RSA 2048/3072, PEM (PKCS#8,
@@ -58,3 +59,35 @@ int certs_ca_create(const char *trust_domain, unsigned lifetime_days, char **cer
  * with err saying which check failed. */
 int certs_chain_check(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len, const char *key_pem,
                       size_t key_len, const char *spiffe_uri, char *err, size_t errlen);
+
+/* The same check at no particular time (validity periods ignored): for a
+ * host whose clock is known to be behind (certs.root.allow_not_yet_valid). */
+int certs_chain_check_untimed(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len,
+                              const char *key_pem, size_t key_len, const char *spiffe_uri, char *err, size_t errlen);
+
+/* The key parses and is of type t (else -EKEYREJECTED): a kept key must
+ * still be what the configuration asks for. */
+int certs_key_check(const char *key_pem, size_t key_len, enum key_type t, char *err, size_t errlen);
+
+/* The first certificate of chain_pem is for key_pem (-EBADMSG) and not
+ * expired at now (-EKEYEXPIRED); *not_after (may be NULL) gets its end. */
+int certs_leaf_check(const char *chain_pem, size_t chain_len, const char *key_pem, size_t key_len, time_t now,
+                     time_t *not_after, char *err, size_t errlen);
+
+/* 1 when two CSRs ask for the same (subject, public key, extensions: their
+ * signed parts are equal), 0 when not, -EBADMSG when one does not parse. */
+int certs_csr_same(const char *a, size_t a_len, const char *b, size_t b_len);
+
+/* A CA certificate and its key: a CA, the key matches (-EKEYREJECTED), not
+ * expired at now (-EKEYEXPIRED). */
+int certs_ca_pair_check(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len, time_t now,
+                        char *err, size_t errlen);
+
+/* The chain as certificate files hold it: every certificate re-encoded as
+ * PEM (nothing between them), leaf first, any copy of the root after the
+ * leaf dropped (istiod sends the root last). */
+int certs_chain_normalize(const char *chain_pem, size_t chain_len, const char *root_pem, size_t root_len, char **out,
+                          size_t *out_len, char *err, size_t errlen);
+
+/* "valid until <notAfter>" of the first certificate, for log lines. */
+int certs_subject_line(const char *pem, size_t len, char *out, size_t outlen);

@@ -1048,6 +1048,7 @@ static const struct field root_fields[] = {
 	{ "pem", f_pem, K(root_pem), NULL },
 	{ "url", f_url, K(root_url), NULL },
 	{ "sha256", f_sha256hex, K(root_sha256), NULL },
+	{ "allow_not_yet_valid", f_bool, K(root_allow_not_yet_valid), NULL },
 	{ NULL, NULL, 0, NULL }
 };
 static const int SECRET = 1;

@@ -86,6 +86,7 @@ struct certs {
 	char *root_pem;          /* inline root certificate */
 	char *root_url;
 	char *root_sha256;       /* fingerprint pin for root_url (hex) */
+	bool root_allow_not_yet_valid; /* proceed when the clock is before the root's notBefore */
 	enum key_type key_type;
 	uint32_t lifetime_hours; /* requested leaf lifetime, default 24h*90 */
 	char *dns_names[MAX_SANS];

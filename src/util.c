@@ -311,7 +311,10 @@ int dirfd_write_atomic_owned(int dfd, const char *base, const void *data, size_t
 	 * have narrowed the mode; a secret is created narrow and never wider) */
 	if (r == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
 		r = -errno;
-	if (r == 0 && fchmod(fd, mode) < 0)
+	struct stat st;
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	if (r == 0 && (st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
