@@ -79,7 +79,8 @@ static void help(FILE *f)
 	        "\n"
 	        "Exit status: 0 ok, 64 usage, 65 invalid configuration, 66 no configuration,\n"
 	        "69 unavailable, 70 internal error, 71 system error, 74 I/O error,\n"
-	        "75 lock busy (try again), 77 permission denied, 78 unsupported host firewall.\n"
+	        "75 try again (lock busy, retries spent, clock behind), 76 CA protocol error,\n"
+	        "77 permission denied, 78 unsupported host firewall.\n"
 	        "See meshboot(8) and meshboot.yaml(5).\n");
 }
 
@@ -102,6 +103,11 @@ static int exit_status(int r)
 	case EEXIST: case EADDRINUSE: return EX_CONFIG;
 	case EMEDIUMTYPE: return EX_CONFIG;
 	case EIO: return EX_IOERR;
+	/* certificates */
+	case EKEYEXPIRED: case EKEYREJECTED: return EX_DATAERR;
+	case ETIME: return EX_TEMPFAIL;         /* the clock is before the root's notBefore */
+	case ECONNREFUSED: case EHOSTUNREACH: case ECONNRESET: return EX_TEMPFAIL;
+	case EPROTO: return EX_PROTOCOL;        /* the CA does not speak the Istio CA protocol */
 	default: return EX_SOFTWARE;
 	}
 }

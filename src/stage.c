@@ -14,6 +14,7 @@
 #include "log.h"
 #include "runonce.h"
 #include "status.h"
+#include "step-certs.h"
 #include "step-fetch.h"
 #include "step-redirect.h"
 #include "systemd.h"
@@ -48,6 +49,16 @@ static unsigned units_list(const struct config *c, int *out)
 static int step_fetch(struct stage_ctx *x)
 {
 	return fetch_step(x->c, x->o->root);
+}
+
+static int step_trust(struct stage_ctx *x)
+{
+	return trust_ensure(x->c, x->o->root);
+}
+
+static int step_certs(struct stage_ctx *x)
+{
+	return certs_ensure(x->c, x->o->root, x->uid, x->gid, x->o->force, &x->st);
 }
 
 static int step_users(struct stage_ctx *x)
@@ -259,6 +270,7 @@ int stage_run(enum stage s, const struct config *c, const struct stage_opts *o)
 	switch (s) {
 	case STAGE_BAKE:
 		STEP(&x, "fetch", step_fetch);
+		STEP(&x, "trust", step_trust);
 		STEP(&x, "users", step_users);
 		STEP(&x, "directories", step_dirs);
 		STEP(&x, "units", step_units);
@@ -266,10 +278,12 @@ int stage_run(enum stage s, const struct config *c, const struct stage_opts *o)
 	case STAGE_BOOT:
 	case STAGE_RUN:
 		STEP(&x, "fetch", step_fetch);
+		STEP(&x, "trust", step_trust);
 		STEP(&x, "users", step_users);
 		STEP(&x, "directories", step_dirs);
 		STEP(&x, "units", step_units);
 		STEP(&x, "files", step_instance_files);
+		STEP(&x, "certificates", step_certs);
 		STEP(&x, "hosts", step_hosts);
 		if (c->redirect.enabled)
 			STEP(&x, "redirect", step_redirect);

@@ -1,16 +1,168 @@
 #!/bin/sh
-# make demo: what meshboot would do on the all-in-one proof of concept.
-# (Until the provisioning pipeline lands this shows validate and plan; it
-# touches nothing on this host.)
+# make demo: meshboot provisions a throwaway root from a sample release
+# served on loopback, inside network namespaces made here, and shows the
+# result.  Nothing on this host changes: not its firewall, /etc, users or
+# services; everything lives in a scratch directory and two namespaces
+# ("vm" and "peer"), removed on every exit path.
+#
+#   1. a sample release: stand-in pilot, mixer, citadel and sidecar (the
+#      sidecar is a .deb holding a stand-in Envoy that logs each
+#      connection's original destination), SHA256SUMS signed with a fresh
+#      minisign key, and a fresh mesh CA;
+#   2. the all-in-one example from cloud-config/, its pins (digests, the
+#      public key, the root's fingerprint) replaced by this release's;
+#   3. `meshboot run` into the throwaway root, in the "vm" namespace;
+#   4. the installed tree, the units, the certificate, the redirect rules,
+#      meshboot status;
+#   5. the stand-in sidecar started as istio-proxy (uid 1337), and an
+#      application's connection to a service in "peer" shown going through it.
 set -eu
-meshboot=${1:?usage: demo.sh MESHBOOT}
+meshboot=${1:?usage: demo.sh MESHBOOT NETPROBE}
+netprobe=${2:?usage: demo.sh MESHBOOT NETPROBE}
 top=$(cd "$(dirname "$0")/.." && pwd)
-ex="$top/cloud-config/all-in-one.yaml"
-echo "== meshboot validate --config cloud-config/all-in-one.yaml"
-"$meshboot" --config "$ex" validate
-echo
-echo "== meshboot plan --config cloud-config/all-in-one.yaml"
-"$meshboot" --config "$ex" plan
-echo
-echo "== a typo in user-data is reported with its place, and nothing runs:"
-sed 's/inbound_ports:/inbound_prots:/; s/ipv6: false/ipv6: nope/' "$ex" | "$meshboot" --config - validate || echo "(exit status $?)"
+[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces, iptables inside them)" >&2; exit 77; }
+for t in ip iptables-legacy-save minisign openssl dpkg-deb python3 setpriv tar sha256sum; do
+	command -v "$t" >/dev/null || { echo "demo: $t is not installed (tools/dev demo installs .ci/packages)" >&2; exit 69; }
+done
+
+W=$(mktemp -d /tmp/meshboot-demo.XXXXXX)
+chmod 755 "$W"
+VM=mbdemo-vm-$$
+PEER=mbdemo-peer-$$
+made=""
+cleanup() {
+	for ns in $made; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+	done
+	sleep 0.2
+	for ns in $made; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+export XTABLES_LOCKFILE="$W/xtables.lock" MESHBOOT_RUNTIME_DIR="$W/run"
+mkdir -p "$MESHBOOT_RUNTIME_DIR"
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# ---- 1. the sample release ------------------------------------------------------
+say "1. a sample release in $W/srv/release (stand-in programs, signed, pinned)"
+R=$W/srv/release
+mkdir -p "$R/deb" "$W/build"
+standin() { # standin FILE NAME: a program that says what it is and waits
+	mkdir -p "$(dirname "$1")"
+	printf '#!/bin/sh\necho "stand-in %s 1.0.6: $*"\nexec sleep infinity\n' "$2" > "$1"
+	chmod 755 "$1"
+}
+for c in pilot:pilot-discovery mixer:mixs citadel:istio_ca; do
+	n=${c%%:*} b=${c#*:}
+	standin "$W/build/$n-1.0.6/usr/local/bin/$b" "$b"
+	(cd "$W/build" && tar --owner=0 --group=0 --numeric-owner --sort=name -czf "$R/$n-1.0.6-linux-amd64.tar.gz" "$n-1.0.6")
+done
+# the sidecar: pilot-agent, and an "envoy" that is netprobe's proxy mode
+D=$W/build/deb
+mkdir -p "$D/DEBIAN" "$D/usr/local/bin"
+cp "$netprobe" "$D/usr/local/bin/envoy"
+cat > "$D/usr/local/bin/pilot-agent" <<'EOF'
+#!/bin/sh
+# stand-in pilot-agent: runs the stand-in envoy on Istio's ports
+exec "$(dirname "$0")/envoy" proxy --out 15001 --in 15006 --log "${DEMO_PROXY_LOG:-/var/log/istio/proxy.log}"
+EOF
+chmod 755 "$D/usr/local/bin/pilot-agent" "$D/usr/local/bin/envoy"
+printf 'Package: istio-sidecar\nVersion: 1.0.6\nArchitecture: amd64\nMaintainer: meshboot demo <demo@localhost>\nDescription: stand-in Istio sidecar for the meshboot demo\n' > "$D/DEBIAN/control"
+dpkg-deb --root-owner-group -Zgzip --build "$D" "$R/deb/istio-sidecar.deb" >/dev/null
+# the mesh CA: its certificate is the root every host pins; its key goes to
+# the Citadel host's /etc/cacerts (as an image build would deliver it)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/ca-key.pem" -out "$R/root-cert.pem" \
+	-days 3650 -subj "/O=cluster.local/CN=meshboot demo mesh CA" -addext "basicConstraints=critical,CA:TRUE" \
+	-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+# (a manifest names files, not paths: the sidecar's is looked up as istio-sidecar.deb)
+{ (cd "$R/deb" && sha256sum istio-sidecar.deb)
+  (cd "$R" && sha256sum pilot-1.0.6-linux-amd64.tar.gz mixer-1.0.6-linux-amd64.tar.gz citadel-1.0.6-linux-amd64.tar.gz); } > "$R/SHA256SUMS"
+minisign -G -W -f -p "$W/minisign.pub" -s "$W/minisign.key" >/dev/null
+minisign -S -s "$W/minisign.key" -m "$R/SHA256SUMS" -t "meshboot demo release" >/dev/null
+ls -l "$R" "$R/deb" | sed 's/^/   /'
+
+# ---- 2. the all-in-one example with this release's pins ------------------------
+say "2. cloud-config/all-in-one.yaml, pinned to this release"
+CFG=$W/all-in-one.yaml
+python3 - "$top/cloud-config/all-in-one.yaml" "$CFG" "$R" "$W/minisign.pub" <<'EOF'
+import hashlib, re, subprocess, sys
+src, dst, rel, pub = sys.argv[1:5]
+text = open(src).read()
+def sha(path): return hashlib.sha256(open(path, "rb").read()).hexdigest()
+def repl_after(url_tail, digest):
+    global text
+    text = re.sub(r"(url: http://127\.0\.0\.1:8765/release/" + re.escape(url_tail) + r"\n\s+sha256: )[0-9a-f]{64}",
+                  lambda m: m.group(1) + digest, text)
+for tail in ["deb/istio-sidecar.deb", "pilot-1.0.6-linux-amd64.tar.gz", "mixer-1.0.6-linux-amd64.tar.gz",
+             "citadel-1.0.6-linux-amd64.tar.gz"]:
+    repl_after(tail, sha(rel + "/" + tail))
+der = subprocess.run(["openssl", "x509", "-in", rel + "/root-cert.pem", "-outform", "DER"], capture_output=True, check=True).stdout
+repl_after("root-cert.pem", hashlib.sha256(der).hexdigest())
+key = open(pub).read().splitlines()[1]
+text = re.sub(r"public_key: \S+", "public_key: " + key, text)
+open(dst, "w").write(text)
+EOF
+diff -u "$top/cloud-config/all-in-one.yaml" "$CFG" | grep '^[-+] ' | sed 's/^/   /' || true
+
+# ---- the network: "vm" (this instance) and "peer" (a service elsewhere) --------
+ip netns add "$VM" && made="$made $VM"
+ip netns add "$PEER" && made="$made $PEER"
+ip -n "$VM" link add eth0 type veth peer name eth0 netns "$PEER"
+ip -n "$VM" addr add 10.0.0.5/24 dev eth0
+ip -n "$PEER" addr add 10.0.0.7/24 dev eth0
+for ns in "$VM" "$PEER"; do ip -n "$ns" link set lo up; ip -n "$ns" link set eth0 up; done
+# the release server, on the vm's loopback (port 8765, as the example says)
+ip netns exec "$VM" python3 -m http.server --bind 127.0.0.1 --directory "$W/srv" 8765 >"$W/http.log" 2>&1 &
+i=0; until ip netns exec "$VM" python3 -c 'import socket; socket.create_connection(("127.0.0.1", 8765), 1)' 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 50 ] || { echo "demo: the release server did not start" >&2; exit 1; }; sleep 0.1
+done
+
+# ---- 3. meshboot run ----------------------------------------------------------------
+ROOT=$W/root
+mkdir -p "$ROOT/etc/cacerts" "$ROOT/var/lib/cloud/data"
+printf 'root:x:0:0:root:/root:/bin/bash\n' > "$ROOT/etc/passwd"
+printf 'root:x:0:\nshadow:x:42:\n' > "$ROOT/etc/group"
+printf 'root:*:20000:0:99999:7:::\n' > "$ROOT/etc/shadow" && chmod 640 "$ROOT/etc/shadow"
+printf '127.0.0.1\tlocalhost\n' > "$ROOT/etc/hosts"
+echo "i-demo0001" > "$ROOT/var/lib/cloud/data/instance-id"
+cp "$R/root-cert.pem" "$ROOT/etc/cacerts/ca-cert.pem"
+(umask 077 && cp "$W/ca-key.pem" "$ROOT/etc/cacerts/ca-key.pem")
+say "3. meshboot --root $ROOT --config all-in-one.yaml run   (in network namespace $VM)"
+ip netns exec "$VM" "$meshboot" --root "$ROOT" --config "$CFG" run
+
+# ---- 4. what it did -----------------------------------------------------------------
+say "4a. the installed tree (under the throwaway root)"
+(cd "$ROOT" && find opt etc/certs etc/cacerts etc/systemd var/lib/istio var/lib/meshboot -maxdepth 4 \
+	\( -type f -printf '%M %u:%g %p\n' \) -o \( -type l -printf '%M %u:%g %p -> %l\n' \) | LC_ALL=C sort -k3 |
+	awk '{ $1 = sprintf("   %s %-10s", $1, $2); $2 = ""; print }')
+grep -E '^istio-proxy' "$ROOT/etc/passwd" | sed 's/^/   etc\/passwd: /'
+say "4b. the sidecar's unit (hardened; every unit scores <= 2.0 in systemd-analyze security)"
+sed 's/^/   /' "$ROOT/etc/systemd/system/istio-sidecar.service"
+say "4c. the workload certificate"
+openssl x509 -in "$ROOT/etc/certs/cert-chain.pem" -noout -subject -issuer -enddate -ext subjectAltName,keyUsage,extendedKeyUsage |
+	sed 's/^/   /'
+printf '   '; openssl verify -CAfile "$ROOT/etc/certs/root-cert.pem" "$ROOT/etc/certs/cert-chain.pem"
+say "4d. the redirect rules (iptables-legacy-save in $VM)"
+ip netns exec "$VM" iptables-legacy-save -t nat | grep -E '^(:ISTIO|-A)' | sed 's/^/   /'
+say "4e. meshboot status"
+"$meshboot" --root "$ROOT" status | sed 's/^/   /'
+
+# ---- 5. an application's connection goes through the sidecar -------------------
+say "5. the stand-in sidecar as istio-proxy (uid 1337); an application (uid 4242) connects to 10.0.0.7:8080"
+ip netns exec "$PEER" "$netprobe" server --port 8080 >/dev/null 2>&1 &
+cp "$netprobe" "$W/netprobe" && chmod 755 "$W/netprobe"
+: > "$W/proxy.log" && chown 1337:1337 "$W/proxy.log"
+ip netns exec "$VM" setpriv --reuid 1337 --regid 1337 --clear-groups env DEMO_PROXY_LOG="$W/proxy.log" \
+	"$ROOT/opt/meshboot/sidecar/current/usr/local/bin/pilot-agent" >/dev/null 2>&1 &
+i=0; until ip netns exec "$VM" ss -Hltn 'sport = :15001' | grep -q . || [ $i -ge 50 ]; do i=$((i + 1)); sleep 0.1; done
+printf '   app> '
+ip netns exec "$VM" setpriv --reuid 4242 --regid 4242 --clear-groups "$W/netprobe" client 10.0.0.7 8080 "hello from the app"
+sleep 0.2
+printf '   sidecar log> %s\n' "$(grep -- '-> 10.0.0.7:8080' "$W/proxy.log" || echo '(nothing: the connection did not go through the sidecar)')"
+grep -q -- '-> 10.0.0.7:8080' "$W/proxy.log"
+say "done: the namespaces and $W are removed; the host was not touched"

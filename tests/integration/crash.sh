@@ -5,6 +5,7 @@
 # interrupted (path, type, mode, owner, content).  20+ trials.
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
+. "$SRCDIR/tests/integration/pki.sh"
 ns=mbt-crash-$$
 if ! err=$(ip netns add $ns 2>&1); then
 	echo "1..0 # SKIP cannot create a network namespace: $err"
@@ -19,12 +20,15 @@ t=$SCRATCH/art
 mkdir -p "$t/bin" && printf '#!/bin/sh\necho agent\n' > "$t/bin/pilot-agent" && chmod 755 "$t/bin/pilot-agent" &&
 	head -c 2000000 /dev/urandom > "$t/bin/blob" && (cd "$t" && tar --sort=name -czf "$HTTP_DIR/sidecar.tgz" .) || bail "art"
 SHA=$(sha256sum < "$HTTP_DIR/sidecar.tgz" | cut -d' ' -f1)
+pki_root mesh && pki_inter group mesh || bail "test CAs"
 CFG=$SCRATCH/c.yaml
 cat > "$CFG" <<CFGEOF
 version: 1
 roles: [sidecar]
 mesh: {discovery_address: "istio-pilot:15010", instance_ip: 10.0.0.5, hosts: [{name: istio-pilot, ip: 10.0.0.2}]}
-certs: {root: {pem: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"}}
+certs:
+  root: {pem: $(pem_yaml "$PKI/mesh.pem")}
+  ca: {mode: local, cert: $(pem_yaml "$PKI/group.pem"), key: $(pem_yaml "$PKI/group.key")}
 artifacts: {sidecar: {url: "$HTTP/ok/sidecar.tgz", sha256: $SHA, version: "1.0", exec: bin/pilot-agent}}
 redirect: {inbound_ports: [9080], exclude_outbound_ports: [$HTTP_PORT]}
 CFGEOF
@@ -39,12 +43,20 @@ root_make() {
 	printf '127.0.0.1\tlocalhost\n' > "$R/etc/hosts"
 	echo iid-crash > "$R/var/lib/cloud/data/instance-id"
 }
-# the tree, the per-run record and lock files aside
+# the tree, the per-run record and lock files aside; the per-instance key
+# and what derives from it (CSR, certificate) by path, mode and owner only
 tree() {
 	(cd "$1" && find . ! -path ./var/lib/meshboot/status.json ! -path ./run/meshboot.lock ! -path ./etc/.pwd.lock \
-		! -path ./var/lib/meshboot/instance/iid-crash/done -printf '%p %y %m %u:%g %s %l\n' | LC_ALL=C sort &&
+		! -path ./var/lib/meshboot/instance/iid-crash/done -printf '%p %y %m %u:%g %s %l\n' |
+		sed -E 's#^(\./etc/certs/(key|csr|cert-chain)\.pem f [0-7]+ [^ ]+) [0-9]+#\1 -#' | LC_ALL=C sort &&
 		find . -type f ! -path ./var/lib/meshboot/status.json ! -path ./run/meshboot.lock \
-			! -path ./var/lib/meshboot/instance/iid-crash/done -print0 | LC_ALL=C sort -z | xargs -0r sha256sum)
+			! -path ./var/lib/meshboot/instance/iid-crash/done ! -path ./etc/certs/key.pem ! -path ./etc/certs/csr.pem \
+			! -path ./etc/certs/cert-chain.pem -print0 | LC_ALL=C sort -z | xargs -0r sha256sum)
+}
+# ... and that key is sound: the certificate verifies and is for it
+certs_sound() {
+	openssl verify -CAfile "$R/etc/certs/root-cert.pem" -untrusted "$R/etc/certs/cert-chain.pem" "$R/etc/certs/cert-chain.pem" >/dev/null 2>&1 &&
+		[ "$(openssl pkey -in "$R/etc/certs/key.pem" -pubout 2>/dev/null)" = "$(openssl x509 -in "$R/etc/certs/cert-chain.pem" -noout -pubkey)" ]
 }
 rules() { ip netns exec $ns iptables-legacy-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
 mb() { ip netns exec $ns "$MESHBOOT" -q --root "$R" -c "$CFG" "$@"; }
@@ -67,7 +79,7 @@ for k in $(seq 0 $((steps - 1))); do
 	st=$?
 	[ $st = 137 ] || [ $st = 0 ] || diag "kill after $k: exit $st"
 	mb run 2>"$SCRATCH/err"
-	if [ $? = 0 ] && tree "$R" | cmp -s - "$SCRATCH/ref.tree"; then ok "killed after step $k, run again: the tree of an uninterrupted run"
+	if [ $? = 0 ] && tree "$R" | cmp -s - "$SCRATCH/ref.tree" && certs_sound; then ok "killed after step $k, run again: the tree of an uninterrupted run"
 	else not_ok "killed after step $k, run again: the tree of an uninterrupted run"; diag "$(cat "$SCRATCH/err")" "$(tree "$R" | diff "$SCRATCH/ref.tree" - | head -10)"; fi
 	rules | cmp -s - "$SCRATCH/ref.rules" && ok "killed after step $k: the same rules, none duplicated" ||
 		{ not_ok "killed after step $k: the same rules, none duplicated"; diag "$(rules | diff "$SCRATCH/ref.rules" - | head)"; }
@@ -83,7 +95,7 @@ for j in $(seq 1 12); do
 	wait $pid 2>/dev/null
 	# a kill inside a run leaves the run lock free (flock dies with the process)
 	mb run 2>"$SCRATCH/err"
-	if [ $? = 0 ] && tree "$R" | cmp -s - "$SCRATCH/ref.tree"; then ok "killed at a random moment ($j), run again: the same tree"
+	if [ $? = 0 ] && tree "$R" | cmp -s - "$SCRATCH/ref.tree" && certs_sound; then ok "killed at a random moment ($j), run again: the same tree"
 	else not_ok "killed at a random moment ($j), run again: the same tree"; diag "$(cat "$SCRATCH/err")" "$(tree "$R" | diff "$SCRATCH/ref.tree" - | head -10)"; fi
 	rules | cmp -s - "$SCRATCH/ref.rules" && ok "killed at a random moment ($j): the same rules" ||
 		{ not_ok "killed at a random moment ($j): the same rules"; diag "$(rules | diff "$SCRATCH/ref.rules" - | head)"; }

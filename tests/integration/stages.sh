@@ -9,7 +9,8 @@
 # appears nowhere; clean undoes boot.
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
-plan 37
+. "$SRCDIR/tests/integration/pki.sh"
+plan 41
 
 ns=mbt-stage-$$
 if ! err=$(ip netns add $ns 2>&1); then
@@ -20,6 +21,7 @@ trap 'ip netns del $ns 2>/dev/null; [ -n "${KEEP:-}" ] || httpfix_cleanup' EXIT
 export XTABLES_LOCKFILE=$SCRATCH/xtables.lock MESHBOOT_RUNTIME_DIR=$SCRATCH/run
 mkdir -p "$MESHBOOT_RUNTIME_DIR"
 http_start_in_netns $ns
+pki_root mesh || bail "test CA"
 
 # art ROLE EXEC: a tarball whose EXEC is an executable; $A_SHA
 art() {
@@ -44,8 +46,9 @@ config() {
 		echo "  version: 1"
 		echo "  roles: [$(echo "$*" | sed 's/ /, /g')]"
 		echo "  mesh: {discovery_address: \"istio-pilot:15010\", instance_ip: 10.0.0.5, hosts: [{name: istio-pilot, ip: 10.0.0.2}]}"
-		echo "  certs:"
-		echo "    root: {pem: \"-----BEGIN CERTIFICATE-----\\nx\\n-----END CERTIFICATE-----\\n\"}"
+		# Citadel and istiod hosts make the mesh CA; the others trust its root
+		case " $* " in *" citadel "*|*" istiod "*) echo "  certs: {ca: {mode: none}}";;
+		*) echo "  certs:"; printf '    root: {pem: %s}\n' "$(pem_yaml "$PKI/mesh.pem")";; esac
 		echo "  artifacts:"
 		for r; do
 			eval "s=\$SHA_$r e=\$EXEC_$r"
@@ -118,23 +121,40 @@ for combo in "sidecar" "etcd apiserver pilot mixer citadel" "istiod" "sidecar pi
 		[ "$(stat -c '%a %u' "$R/var/lib/etcd")" = "700 $euid" ] || bad="$bad; etcd data dir"
 		;;
 	esac
+	[ "$(stat -c '%a %u:%g' "$R/etc/certs/key.pem")" = "600 1337:1337" ] || bad="$bad; key.pem mode/owner"
+	[ -s "$R/etc/certs/root-cert.pem" ] && [ -s "$R/etc/certs/csr.pem" ] || bad="$bad; root-cert.pem/csr.pem"
+	case " $combo " in *" citadel "*|*" istiod "*)
+		[ "$(stat -c '%a %u' "$R/etc/cacerts/ca-key.pem")" = "600 1337" ] || bad="$bad; ca-key.pem"
+		openssl verify -CAfile "$R/etc/certs/root-cert.pem" "$R/etc/certs/cert-chain.pem" >/dev/null 2>&1 || bad="$bad; chain does not verify"
+		;;
+	esac
 	[ -f "$R/var/lib/meshboot/instance/iid-$name/done" ] || bad="$bad; no run-once record"
 	[ "$(stat -c %a "$R/var/lib/meshboot/status.json")" = 644 ] || bad="$bad; status.json mode"
 	[ -z "$bad" ] && ok "$combo: tree as it should be" || not_ok "$combo: tree as it should be:$bad"
 	"$MESHBOOT" --root "$R" status > /dev/null; st=$?
 	[ $st = 0 ] && ok "$combo: status says done (0)" || not_ok "$combo: status says done (0), got $st"
 	tree "$R" > "$SCRATCH/$name.tree1"
+	cp "$R/etc/certs/key.pem" "$SCRATCH/$name.key1"
 	mb -c "$SCRATCH/$name.yaml" run > "$SCRATCH/$name.2.log" 2>&1
 	grep -q "was provisioned already; nothing to do" "$SCRATCH/$name.2.log" && ok "$combo: a second run does nothing (run-once)" ||
 		{ not_ok "$combo: a second run does nothing (run-once)"; diag "$(cat "$SCRATCH/$name.2.log")"; }
-	mb -c "$SCRATCH/$name.yaml" --force run > "$SCRATCH/$name.3.log" 2>&1
+	# the same instance booted again (its run-once record gone): nothing to change
+	rm -f "$R/var/lib/meshboot/instance/iid-$name/done"
+	mb -c "$SCRATCH/$name.yaml" run > "$SCRATCH/$name.3.log" 2>&1
 	tree "$R" > "$SCRATCH/$name.tree2"
-	if cmp -s "$SCRATCH/$name.tree1" "$SCRATCH/$name.tree2"; then ok "$combo: --force run leaves the tree byte for byte"
-	else not_ok "$combo: --force run leaves the tree byte for byte"; diag "$(diff "$SCRATCH/$name.tree1" "$SCRATCH/$name.tree2" | head -20)"; fi
+	if cmp -s "$SCRATCH/$name.tree1" "$SCRATCH/$name.tree2"; then ok "$combo: a second boot leaves the tree byte for byte"
+	else not_ok "$combo: a second boot leaves the tree byte for byte"; diag "$(diff "$SCRATCH/$name.tree1" "$SCRATCH/$name.tree2" | head -20)"; fi
 	# run-once aside, every step unchanged
 	[ "$(steps_all)" = "changed unchanged" ] && [ "$(grep -c '"result": "changed"' "$R/var/lib/meshboot/status.json")" = 1 ] &&
-		ok "$combo: --force: every step unchanged (but the run-once record)" ||
-		{ not_ok "$combo: --force: every step unchanged (but the run-once record)"; diag "$(cat "$R/var/lib/meshboot/status.json")"; }
+		ok "$combo: a second boot: every step unchanged (but the run-once record)" ||
+		{ not_ok "$combo: a second boot: every step unchanged (but the run-once record)"; diag "$(cat "$R/var/lib/meshboot/status.json")"; }
+	# --force runs every step again and rotates the workload key: nothing else changes
+	mb -c "$SCRATCH/$name.yaml" --force run > "$SCRATCH/$name.4.log" 2>&1
+	tree "$R" | grep -v '/etc/certs/\(key\|csr\|cert-chain\)\.pem' > "$SCRATCH/$name.tree3"
+	grep -v '/etc/certs/\(key\|csr\|cert-chain\)\.pem' "$SCRATCH/$name.tree1" > "$SCRATCH/$name.tree1k"
+	if cmp -s "$SCRATCH/$name.tree1k" "$SCRATCH/$name.tree3" && ! cmp -s "$R/etc/certs/key.pem" "$SCRATCH/$name.key1"; then
+		ok "$combo: --force: a new workload key, the rest of the tree byte for byte"
+	else not_ok "$combo: --force: a new workload key, the rest byte for byte"; diag "$(diff "$SCRATCH/$name.tree1k" "$SCRATCH/$name.tree3" | head -20)"; fi
 	ip netns exec $ns "$MESHBOOT" -q redirect clean
 done
 
@@ -190,7 +210,9 @@ mb -c "$SCRATCH/failed.yaml" run > "$SCRATCH/failed.log" 2>&1
 root_make canary
 config "$SCRATCH/canary.yaml" sidecar
 sed -i 's|^  certs:|  certs:\n    ca: {mode: istio, address: "istiod:15012", token: CANARYtoken0123456789}|' "$SCRATCH/canary.yaml"
-mb -v -c "$SCRATCH/canary.yaml" run > "$SCRATCH/canary.log" 2>&1 && ok "canary: run" || { not_ok "canary: run"; diag "$(cat "$SCRATCH/canary.log")"; }
+mb -v -c "$SCRATCH/canary.yaml" run > "$SCRATCH/canary.log" 2>&1
+grep -q 'error: certificates: the Istio CA at istiod:15012' "$SCRATCH/canary.log" && ok "canary: the run stops at the certificates step (no CA at istiod:15012)" ||
+	{ not_ok "canary: the run stops at the certificates step"; diag "$(cat "$SCRATCH/canary.log")"; }
 ! grep -rq CANARYtoken "$R" "$SCRATCH/canary.log" && ok "canary: the token is in no file under the root and in no log line" ||
 	not_ok "canary: the token leaked: $(grep -rl CANARYtoken "$R" "$SCRATCH/canary.log" | head -3)"
 "$MESHBOOT" --root "$R" --format json status | grep -q CANARY && not_ok "canary: the token is in status" || ok "canary: not in status --format json"
