@@ -281,15 +281,28 @@ static void plan_certs(struct pb *b, const struct config *c)
 		return;
 	char owner[160];
 	snprintf(owner, sizeof(owner), "%s:%s", c->user.name, c->user.name);
-	if (citadel && c->certs.ca_mode != CA_MODE_LOCAL) {
+	bool root_given = c->certs.root_pem || c->certs.root_url;
+	bool mesh_ca = citadel && c->certs.ca_mode != CA_MODE_LOCAL && !root_given;
+	if (c->certs.root_url) {
+		step(b, "certificate", "bake", "root of trust: fetch it, pinned by its fingerprint, into the cache");
+		kv(b, "url", "%s", c->certs.root_url);
+		kv(b, "sha256", "%s (of the certificate's DER)", c->certs.root_sha256);
+		kv(b, "cache", "/var/cache/meshboot/trust/%s.pem", c->certs.root_sha256);
+	}
+	if (mesh_ca) {
 		step(b, "certificate", "boot", "create the mesh CA (self-signed root) unless /etc/cacerts holds one");
+		kv(b, "files", "/etc/cacerts/ca-cert.pem /etc/cacerts/ca-key.pem (0600) /etc/cacerts/root-cert.pem "
+		               "/etc/cacerts/cert-chain.pem");
+	} else if (citadel && c->certs.ca_mode == CA_MODE_LOCAL) {
+		step(b, "certificate", "boot", "install the delivered CA as Istio's plugged-in CA");
 		kv(b, "files", "/etc/cacerts/ca-cert.pem /etc/cacerts/ca-key.pem (0600) /etc/cacerts/root-cert.pem "
 		               "/etc/cacerts/cert-chain.pem");
 	}
 	step(b, "certificate", "boot", "workload identity spiffe://%s/ns/%s/sa/%s", c->mesh.trust_domain,
 	     c->mesh.namespace_, c->mesh.service_account);
 	kv(b, "root", "/etc/certs/root-cert.pem (0644) from %s",
-	   c->certs.root_pem ? "the inline PEM" : c->certs.root_url ? c->certs.root_url : "the mesh CA created here");
+	   c->certs.root_pem ? "the inline PEM" : c->certs.root_url ? c->certs.root_url :
+	   mesh_ca ? "the mesh CA created here" : "the CA certificate");
 	if (c->certs.root_sha256)
 		kv(b, "root_sha256", "%s", c->certs.root_sha256);
 	kv(b, "key", "/etc/certs/key.pem (0600 %s), %s, generated on this host", owner,
@@ -300,7 +313,9 @@ static void plan_certs(struct pb *b, const struct config *c)
 		kv(b, "san", "DNS:%s", c->certs.dns_names[i]);
 	for (unsigned i = 0; i < c->certs.n_ip_addresses; i++)
 		kv(b, "san", "IP:%s", c->certs.ip_addresses[i]);
+	kv(b, "csr", "/etc/certs/csr.pem (0644)");
 	kv(b, "lifetime_hours", "%u", c->certs.lifetime_hours);
+	kv(b, "check", "the chain verifies to the root, is for the key, carries only this SPIFFE ID; else nothing is written");
 	switch (c->certs.ca_mode) {
 	case CA_MODE_LOCAL:
 		kv(b, "ca", "local: signed here with the delivered CA (%s)",
@@ -313,7 +328,7 @@ static void plan_certs(struct pb *b, const struct config *c)
 		kv(b, "cert", "/etc/certs/cert-chain.pem (0644)");
 		break;
 	default:
-		if (citadel) {
+		if (mesh_ca) {
 			kv(b, "ca", "the mesh CA on this host");
 			kv(b, "cert", "/etc/certs/cert-chain.pem (0644)");
 		} else {
