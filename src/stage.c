@@ -61,27 +61,83 @@ static int step_certs(struct stage_ctx *x)
 	return certs_ensure(x->c, x->o->root, x->uid, x->gid, x->o->force, &x->st);
 }
 
+#define SYSUSERS_CONF "/etc/sysusers.d/meshboot.conf"
+#define PROXY_COMMENT "Istio proxy (meshboot)"
+#define ETCD_COMMENT "etcd (meshboot)"
+
+/* Our users as a sysusers.d entry, with these ids (-1: allocate). */
+static void sysusers_render(const struct config *c, uid_t uid, gid_t gid, uid_t etcd_uid, gid_t etcd_gid,
+                            struct strbuf *out)
+{
+	sb_puts(out, "# Written by meshboot: the system users its units run as.\n");
+	users_sysusers_render(c->user.name, uid, gid, "/var/lib/istio", PROXY_COMMENT, out);
+	if (c->roles[ROLE_ETCD])
+		users_sysusers_render("etcd", etcd_uid, etcd_gid, c->etcd.data_dir, ETCD_COMMENT, out);
+}
+
+static int sysusers_write(const char *root, struct strbuf *sb)
+{
+	return sb_ok(sb) < 0 ? -ENOMEM : root_file_ensure(root, SYSUSERS_CONF, sb->buf, sb->len, 0644, 0, 0);
+}
+
+/* The proxy user (and etcd's).  With a running systemd that has
+ * systemd-sysusers, they are declared in /etc/sysusers.d and created by
+ * it; otherwise (a chroot, an image) written directly, shadow-utils
+ * style, and then declared with the ids they got, so that
+ * systemd-sysusers on the booted image agrees. */
 static int step_users(struct stage_ctx *x)
 {
 	char err[512];
 	const struct config *c = x->c;
-	int changed = users_ensure(x->o->root, c->user.name, c->user.uid, c->user.gid, "/var/lib/istio",
-	                           "Istio proxy (meshboot)", &x->uid, &x->gid, err, sizeof(err));
-	if (changed < 0) {
-		log_error("users: %s", err);
-		return changed;
+	const char *root = x->o->root;
+	int changed = 0, r;
+	bool via_sysusers = systemd_live(root) && systemd_sysusers_present();
+	if (via_sysusers) {
+		_cleanup_sb_ struct strbuf sb;
+		sb_init(&sb);
+		sysusers_render(c, c->user.uid, c->user.gid, (uid_t)-1, (gid_t)-1, &sb);
+		uid_t u;
+		bool had = users_lookup(root, c->user.name, &u, NULL) == 0 &&
+		           (!c->roles[ROLE_ETCD] || users_lookup(root, "etcd", &u, NULL) == 0);
+		if ((r = sysusers_write(root, &sb)) < 0) {
+			log_error("users: cannot write %s: %s", SYSUSERS_CONF, strerror(-r));
+			return r;
+		}
+		if ((r = systemd_sysusers(SYSUSERS_CONF, err, sizeof(err))) < 0) {
+			log_error("users: %s", err);
+			return r;
+		}
+		changed = !had;
 	}
+	r = users_ensure(root, c->user.name, c->user.uid, c->user.gid, "/var/lib/istio", PROXY_COMMENT, &x->uid,
+	                 &x->gid, err, sizeof(err));
+	if (r < 0) {
+		log_error("users: %s", err);
+		return r;
+	}
+	changed |= r;
 	if (c->roles[ROLE_ETCD]) {
-		int r = users_ensure(x->o->root, "etcd", (uid_t)-1, (gid_t)-1, c->etcd.data_dir, "etcd (meshboot)",
-		                     &x->etcd_uid, &x->etcd_gid, err, sizeof(err));
+		r = users_ensure(root, "etcd", (uid_t)-1, (gid_t)-1, c->etcd.data_dir, ETCD_COMMENT, &x->etcd_uid,
+		                 &x->etcd_gid, err, sizeof(err));
 		if (r < 0) {
 			log_error("users: %s", err);
 			return r;
 		}
 		changed |= r;
 	}
-	log_info("users: %s %s (%u:%u)%s", changed ? "created" : "already there:", c->user.name, (unsigned)x->uid,
-	         (unsigned)x->gid, c->roles[ROLE_ETCD] ? " and etcd" : "");
+	if (!via_sysusers) {
+		_cleanup_sb_ struct strbuf sb;
+		sb_init(&sb);
+		sysusers_render(c, x->uid, x->gid, x->etcd_uid, x->etcd_gid, &sb);
+		if ((r = sysusers_write(root, &sb)) < 0) {
+			log_error("users: cannot write %s: %s", SYSUSERS_CONF, strerror(-r));
+			return r;
+		}
+		changed |= r;
+	}
+	log_info("users: %s %s (%u:%u)%s%s", changed ? "created" : "already there:", c->user.name, (unsigned)x->uid,
+	         (unsigned)x->gid, c->roles[ROLE_ETCD] ? " and etcd" : "",
+	         via_sysusers ? ", by systemd-sysusers" : "");
 	return changed > 0;
 }
 

@@ -1123,3 +1123,17 @@ int users_lookup(const char *root, const char *name, uid_t *uid, gid_t *gid)
 	}
 	return -ENOENT;
 }
+
+void users_sysusers_render(const char *name, uid_t uid, gid_t gid, const char *home, const char *comment,
+                           struct strbuf *out)
+{
+	if (gid == (gid_t)-1)
+		sb_printf(out, "g %s -\n", name);
+	else
+		sb_printf(out, "g %s %u\n", name, (unsigned)gid);
+	if (uid == (uid_t)-1)
+		sb_printf(out, "u %s -:%s", name, name);
+	else
+		sb_printf(out, "u %s %u:%s", name, (unsigned)uid, name);
+	sb_printf(out, " \"%s\" \"%s\" /usr/sbin/nologin\n", comment ? comment : "-", home);
+}

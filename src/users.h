@@ -42,6 +42,14 @@ int users_ensure(const char *root, const char *name, uid_t uid, gid_t gid, const
  * -ENOENT, or -errno (-EINVAL for a malformed entry of that name). */
 int users_lookup(const char *root, const char *name, uid_t *uid, gid_t *gid);
 
+/* The same user and group as a sysusers.d(5) entry (append to out):
+ * "g NAME GID" and "u NAME UID:NAME "COMMENT" HOME /usr/sbin/nologin",
+ * "-" for an id to allocate.  comment and home hold no '"' or space
+ * (callers pass fixed strings and validated paths). */
+struct strbuf;
+void users_sysusers_render(const char *name, uid_t uid, gid_t gid, const char *home, const char *comment,
+                           struct strbuf *out);
+
 /* Tests only.  lock_timeout_ms: how long to wait for the locks (0: 15 s).
  * fail_file ("group", "gshadow", "passwd", "shadow"): when that file's
  * new contents are written, fail with -fail_errno just before renaming

@@ -1133,6 +1133,22 @@ static void test_lookup_and_args(void **state)
 	assert_shadow_tools_clean();
 }
 
+/* The sysusers.d rendering: fixed and allocated ids, quoted fields. */
+static void test_sysusers_render(void **state)
+{
+	(void)state;
+	struct strbuf sb;
+	sb_init(&sb);
+	users_sysusers_render("istio-proxy", 1337, 1338, "/var/lib/istio", "Istio proxy (meshboot)", &sb);
+	users_sysusers_render("etcd", (uid_t)-1, (gid_t)-1, "/var/lib/etcd", NULL, &sb);
+	assert_int_equal(sb_ok(&sb), 0);
+	assert_string_equal(sb.buf, "g istio-proxy 1338\n"
+	                            "u istio-proxy 1337:istio-proxy \"Istio proxy (meshboot)\" \"/var/lib/istio\" /usr/sbin/nologin\n"
+	                            "g etcd -\n"
+	                            "u etcd -:etcd \"-\" \"/var/lib/etcd\" /usr/sbin/nologin\n");
+	sb_free(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1149,6 +1165,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_injected_failure_restores, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nis_and_missing_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_and_args, setup, teardown),
+		cmocka_unit_test(test_sysusers_render),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
