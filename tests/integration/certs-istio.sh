@@ -39,12 +39,8 @@ ca_stop() { kill "$CA_PID" 2>/dev/null; wait "$CA_PID" 2>/dev/null; }
 
 root_make() {
 	R=$SCRATCH/root-$1
-	rm -rf "$R"
-	mkdir -p "$R/etc" "$R/var/lib/cloud/data" "$R/run/secrets"
-	printf 'root:x:0:0:root:/root:/bin/bash\n' > "$R/etc/passwd"
-	printf 'root:x:0:\nshadow:x:42:\n' > "$R/etc/group"
-	printf 'root:*:19000:0:99999:7:::\n' > "$R/etc/shadow"
-	echo "iid-$1" > "$R/var/lib/cloud/data/instance-id"
+	root_base "$R" "iid-$1"
+	mkdir -p "$R/run/secrets"
 	C=$R/etc/certs
 }
 # config FILE TOKEN_YAML: a workload VM asking the CA at 127.0.0.1:$CA_PORT

@@ -25,12 +25,8 @@ pki_dated_root expired 20200101000000Z 20210101000000Z && pki_dated_root future 
 
 root_make() {
 	R=$SCRATCH/root-$1
-	rm -rf "$R"
-	mkdir -p "$R/etc/meshboot/ca" "$R/var/lib/cloud/data"
-	printf 'root:x:0:0:root:/root:/bin/bash\n' > "$R/etc/passwd"
-	printf 'root:x:0:\nshadow:x:42:\n' > "$R/etc/group"
-	printf 'root:*:19000:0:99999:7:::\n' > "$R/etc/shadow"
-	echo "iid-$1" > "$R/var/lib/cloud/data/instance-id"
+	root_base "$R" "iid-$1"
+	mkdir -p "$R/etc/meshboot/ca"
 	C=$R/etc/certs
 }
 # config FILE ROLES SA [extra certs lines...]: a configuration; the CA

@@ -35,13 +35,7 @@ CFGEOF
 
 root_make() {
 	R=$SCRATCH/root-$1
-	rm -rf "$R"
-	mkdir -p "$R/etc" "$R/var/lib/cloud/data"
-	printf 'root:x:0:0:root:/root:/bin/bash\n' > "$R/etc/passwd"
-	printf 'root:x:0:\nshadow:x:42:\n' > "$R/etc/group"
-	printf 'root:*:19000:0:99999:7:::\n' > "$R/etc/shadow"
-	printf '127.0.0.1\tlocalhost\n' > "$R/etc/hosts"
-	echo iid-crash > "$R/var/lib/cloud/data/instance-id"
+	root_base "$R" iid-crash
 }
 # the tree, the per-run record and lock files aside; the per-instance key
 # and what derives from it (CSR, certificate) by path, mode and owner only

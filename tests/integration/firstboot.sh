@@ -64,12 +64,10 @@ root_pem=$(awk '{ printf "%s\\n", $0 }' "$SCRATCH/ca.pem")
 	echo "  fetch: {retries: 1, backoff_base_ms: 20, deadline_sec: 20}"
 } > "$HTTP_DIR/mesh.yaml"
 PIN=$(sha256sum < "$HTTP_DIR/mesh.yaml" | cut -d' ' -f1)
-root_make() {
+root_make() { # identified by /etc/machine-id (no cloud-init here)
 	R=$SCRATCH/root-$1
-	mkdir -p "$R/etc" "$R/proc"
-	printf 'root:x:0:0:root:/root:/bin/bash\n' > "$R/etc/passwd"
-	printf 'root:x:0:\n' > "$R/etc/group"
-	printf 'root:*:19000:0:99999:7:::\n' > "$R/etc/shadow"
+	root_base "$R" unused
+	rm -r "$R/var/lib/cloud"
 	echo "$1-machine-id-0123456789abcdef0123" | cut -c1-32 > "$R/etc/machine-id"
 }
 boot() { "$MESHBOOT" -v --root "$R" --cmdline "$SCRATCH/cmdline.$1" boot > "$SCRATCH/$1.log" 2>&1; }

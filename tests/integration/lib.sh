@@ -43,4 +43,18 @@ tree_manifest() {
 	(cd "$1" && find . -printf '%p %y %m %u:%g %s\n' | sort && find . -type f -print0 | sort -z | xargs -0r sha256sum)
 }
 
+# root_base DIR INSTANCE_ID: a fresh scratch --root holding what a Debian
+# system has that meshboot reads: passwd, group, shadow (0640), hosts, and
+# cloud-init's instance id.
+root_base() {
+	rm -rf "$1"
+	mkdir -p "$1/etc" "$1/var/lib/cloud/data"
+	printf 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n' > "$1/etc/passwd"
+	printf 'root:x:0:\ndaemon:x:1:\nshadow:x:42:\n' > "$1/etc/group"
+	printf 'root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n' > "$1/etc/shadow"
+	chmod 640 "$1/etc/shadow"
+	printf '127.0.0.1\tlocalhost\n' > "$1/etc/hosts"
+	echo "$2" > "$1/var/lib/cloud/data/instance-id"
+}
+
 finish() { exit "$_failed"; }

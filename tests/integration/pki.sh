@@ -38,13 +38,16 @@ pki_root() {
 		2>"$PKI/$1.err" || { cat "$PKI/$1.err" >&2; return 1; }
 }
 
-pki_inter() {
+# _pki_issue NAME CA EXTENSIONS DAYS: a new EC key and a certificate for it signed by CA
+_pki_issue() {
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.csr" \
 		-subj "/O=cluster.local/CN=$1" -config "$PKI/ext.cnf" 2>"$PKI/$1.err" &&
-		openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" -CAcreateserial -days 1000 \
-			-extfile "$PKI/ext.cnf" -extensions ca -out "$PKI/$1.pem" 2>>"$PKI/$1.err" ||
+		openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" -CAcreateserial -days "$4" \
+			-extfile "$PKI/ext.cnf" -extensions "$3" -out "$PKI/$1.pem" 2>>"$PKI/$1.err" ||
 		{ cat "$PKI/$1.err" >&2; return 1; }
 }
+
+pki_inter() { _pki_issue "$1" "$2" ca 1000; }
 
 pki_dated_root() {
 	d=$PKI/ca-$1
@@ -78,13 +81,7 @@ pki_noca() {
 		{ cat "$PKI/$1.err" >&2; return 1; }
 }
 
-pki_server() {
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.csr" \
-		-subj "/CN=$1" -config "$PKI/ext.cnf" 2>"$PKI/$1.err" &&
-		openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" -CAcreateserial -days 30 \
-			-extfile "$PKI/ext.cnf" -extensions server -out "$PKI/$1.pem" 2>>"$PKI/$1.err" ||
-		{ cat "$PKI/$1.err" >&2; return 1; }
-}
+pki_server() { _pki_issue "$1" "$2" server 30; }
 
 pki_fp() {
 	openssl x509 -in "$PKI/$1.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f

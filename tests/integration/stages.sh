@@ -64,13 +64,7 @@ config() {
 # root_make NAME: a scratch root with the files a Debian system has
 root_make() {
 	R=$SCRATCH/root-$1
-	mkdir -p "$R/etc" "$R/var/lib/cloud/data"
-	printf 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n' > "$R/etc/passwd"
-	printf 'root:x:0:\ndaemon:x:1:\nshadow:x:42:\n' > "$R/etc/group"
-	printf 'root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n' > "$R/etc/shadow"
-	chmod 640 "$R/etc/shadow"
-	printf '127.0.0.1\tlocalhost\n' > "$R/etc/hosts"
-	echo "iid-$1" > "$R/var/lib/cloud/data/instance-id"
+	root_base "$R" "iid-$1"
 }
 # tree ROOT: every path with type, mode, owner, size and content hash; the
 # per-run record (status.json, its times) and lock files left out
