@@ -1,8 +1,9 @@
 #!/bin/sh
-# certs.ca.mode istio against a real gRPC server over HTTP/2 + TLS on
-# loopback: tests/ca-server.js (Node.js's http2 module, gRPC framing by
-# hand, signing with the openssl CLI), its server certificate from the mesh
-# root.  The good answer is installed and verifies; its failure answers
+# certs.ca.mode istio against real gRPC servers over HTTP/2 + TLS on
+# loopback, their certificates from the mesh root: tests/grpc-ca (the
+# canonical gRPC C++ library: the protocol as gRPC itself speaks it) and
+# tests/ca-server.js (Node.js's http2 module, gRPC framing by hand, which
+# can also give the wrong answers); both sign with the openssl CLI.  The good answer is installed and verifies; its failure answers
 # (UNAUTHENTICATED, a chain from another CA, a certificate for another key,
 # a server certificate not from the root) are each refused with nothing
 # installed; UNAVAILABLE is retried; the token reaches no log, no status
@@ -11,7 +12,9 @@
 . "$SRCDIR/tests/integration/httpfix.sh"
 . "$SRCDIR/tests/integration/pki.sh"
 command -v node >/dev/null || bail "node is not installed (see .ci/packages: nodejs)"
-plan 22
+GRPC_CA=$BUILDDIR/tests/grpc-ca/grpc-ca-server
+[ -x "$GRPC_CA" ] || bail "$GRPC_CA is not built (make check builds it)"
+plan 29
 
 http_start
 t=$SCRATCH/art
@@ -69,6 +72,44 @@ run_case() { # run_case NAME MODE [SERVER_CERT]: a fresh root, a run; $st, log $
 	mb -c "$SCRATCH/$1.yaml" run > "$SCRATCH/$1.log" 2>&1; st=$?
 	cat "$SCRATCH/$1.log" >> "$LOGS"
 }
+
+# ---- the canonical gRPC implementation -----------------------------------------------
+# grpc_case NAME MODE: tests/grpc-ca in MODE, a fresh root, a run; $st, $CA_LOG
+grpc_case() {
+	CA_LOG=$SCRATCH/grpc-$1.log
+	rm -f "$SCRATCH/grpc.port"
+	timeout 120 "$GRPC_CA" --port-file "$SCRATCH/grpc.port" --cert "$PKI/istiod.pem" --key "$PKI/istiod.key" \
+		--ca-cert "$PKI/istiod-ca.pem" --ca-key "$PKI/istiod-ca.key" --token "$TOKEN" --mode "$2" --log "$CA_LOG" \
+		2>"$SCRATCH/grpc-$1.err" &
+	CA_PID=$!
+	_httpfix_bg="$_httpfix_bg $CA_PID"
+	i=0; while [ ! -s "$SCRATCH/grpc.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	CA_PORT=$(cat "$SCRATCH/grpc.port" 2>/dev/null) || bail "grpc-ca-server did not start: $(cat "$SCRATCH/grpc-$1.err")"
+	root_make "grpc-$1"
+	config "$SCRATCH/grpc-$1.yaml" "token: $TOKEN"
+	mb -c "$SCRATCH/grpc-$1.yaml" run > "$SCRATCH/grpc-$1.run" 2>&1; st=$?
+	cat "$SCRATCH/grpc-$1.run" >> "$LOGS"
+	ca_stop
+}
+grpc_case ok ok
+[ $st = 0 ] && openssl verify -CAfile "$C/root-cert.pem" -untrusted "$C/cert-chain.pem" "$C/cert-chain.pem" >/dev/null 2>&1 &&
+	openssl x509 -in "$C/cert-chain.pem" -noout -ext subjectAltName | grep -q 'URI:spiffe://cluster.local/ns/bookinfo/sa/ratings' &&
+	ok "grpc C++: a certificate from the canonical gRPC server, verified, with our SPIFFE ID" ||
+	{ not_ok "grpc C++: run (exit $st)"; diag "$(cat "$SCRATCH/grpc-ok.run")" "$(cat "$SCRATCH/grpc-ok.err")"; }
+grep -q 'token=match validity=86400 grpc-status=0' "$CA_LOG" &&
+	ok "grpc C++: the server decoded our request: the bearer token, validity_duration 86400" ||
+	{ not_ok "grpc C++: what the server saw"; diag "$(cat "$CA_LOG")"; }
+[ "$(grep -c 'BEGIN CERTIFICATE' "$C/cert-chain.pem")" = 2 ] && ok "grpc C++: cert-chain.pem holds the leaf and the intermediate" ||
+	not_ok "grpc C++: chain layout"
+grpc_case unauth unauth
+[ $st = 77 ] && grep -q 'UNAUTHENTICATED' "$SCRATCH/grpc-unauth.run" && grep -q 'token rejected' "$SCRATCH/grpc-unauth.run" &&
+	[ ! -e "$C/key.pem" ] && ok "grpc C++: UNAUTHENTICATED (from the trailers of a real gRPC server): 77, nothing installed" ||
+	{ not_ok "grpc C++: UNAUTHENTICATED (exit $st)"; diag "$(cat "$SCRATCH/grpc-unauth.run")"; }
+[ "$(grep -c 'grpc-status=16' "$CA_LOG")" = 1 ] && ok "grpc C++: UNAUTHENTICATED is not retried" || { not_ok "grpc C++: retried"; diag "$(cat "$CA_LOG")"; }
+grpc_case retry unavailable-once
+[ $st = 0 ] && [ "$(grep -c 'grpc-status=14' "$CA_LOG")" = 1 ] && [ "$(grep -c 'grpc-status=0' "$CA_LOG")" = 1 ] &&
+	ok "grpc C++: UNAVAILABLE is retried, then the certificate installed" || { not_ok "grpc C++: UNAVAILABLE (exit $st)"; diag "$(cat "$SCRATCH/grpc-retry.run")" "$(cat "$CA_LOG")"; }
+! grep -qF "$TOKEN" "$SCRATCH"/grpc-*.log && ok "grpc C++: the token is not in the server's log" || not_ok "grpc C++: the token in the server log"
 
 # ---- the good answer ------------------------------------------------------------
 run_case ok ok
