@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -488,6 +491,61 @@ static void download_done(struct fetch_job *j, unsigned index, void *data)
 			pool_push_item(d->pool, i);
 }
 
+/* The directories a failed fetch must not leave behind: those that did
+ * not exist when it started (the install prefix, each role's directory,
+ * the cache, and their missing parents).  On failure they are removed,
+ * deepest first, if they are empty (anything in them stays). */
+#define NEW_DIRS_MAX 32
+struct new_dirs {
+	char *path[NEW_DIRS_MAX];
+	unsigned n;
+};
+
+static void new_dirs_note(struct new_dirs *d, const char *root, const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return;
+	while (buf[0] == '/' && buf[1]) {
+		int fd = root_open(root, buf, O_PATH | O_DIRECTORY, 0);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		bool seen = false;
+		for (unsigned i = 0; i < d->n && !seen; i++)
+			seen = strcmp(d->path[i], buf) == 0;
+		if (!seen && d->n < NEW_DIRS_MAX && (d->path[d->n] = strdup(buf)))
+			d->n++;
+		char *slash = strrchr(buf, '/');
+		slash[slash == buf] = '\0';
+	}
+}
+
+static int path_depth_cmp(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static void new_dirs_free(struct new_dirs *d, const char *root, bool remove)
+{
+	qsort(d->path, d->n, sizeof(d->path[0]), path_depth_cmp);
+	for (unsigned i = 0; i < d->n; i++) {
+		char *slash = strrchr(d->path[i], '/');
+		if (remove && slash) {
+			*slash = '\0';
+			int pfd = root_open(root, slash == d->path[i] ? "/" : d->path[i], O_RDONLY | O_DIRECTORY, 0);
+			if (pfd >= 0) {
+				unlinkat(pfd, slash + 1, AT_REMOVEDIR); /* only if empty */
+				close(pfd);
+			}
+		}
+		free(d->path[i]);
+	}
+	d->n = 0;
+}
+
 int fetch_step(const struct config *c, const char *root)
 {
 	struct item items[ROLE_MAX];
@@ -495,10 +553,15 @@ int fetch_step(const struct config *c, const char *root)
 	struct release rel = { .from_cache = false };
 	unsigned n = 0, nj = 0;
 	int r = 0;
+	struct new_dirs made = { .n = 0 };
+	new_dirs_note(&made, root, CACHE_DIR);
 	for (int ro = 0; ro < ROLE_MAX; ro++) {
 		const struct artifact *a = artifact_for(c, (enum role)ro);
 		if (!a || !c->roles[ro])
 			continue;
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/%s", c->install_prefix, role_name((enum role)ro));
+		new_dirs_note(&made, root, dir);
 		struct item *it = &items[n++];
 		memset(it, 0, sizeof(*it));
 		it->role = (enum role)ro;
@@ -730,6 +793,7 @@ out:
 	}
 	if (nj > 0)
 		cache_partial_dir_remove(root);
+	new_dirs_free(&made, root, r < 0);
 	for (unsigned i = 0; i < nj; i++)
 		fetch_job_free(&jobs[i]);
 	release_free(&rel);

@@ -165,4 +165,25 @@ ip netns exec "$VM" setpriv --reuid 4242 --regid 4242 --clear-groups "$W/netprob
 sleep 0.2
 printf '   sidecar log> %s\n' "$(grep -- '-> 10.0.0.7:8080' "$W/proxy.log" || echo '(nothing: the connection did not go through the sidecar)')"
 grep -q -- '-> 10.0.0.7:8080' "$W/proxy.log"
+# ---- 6. a tampered release changes nothing -------------------------------------
+say "6. the mirror now serves a tampered pilot tarball: a fresh instance refuses it and changes nothing"
+ROOT2=$W/root2
+mkdir -p "$ROOT2/etc" "$ROOT2/var/lib/cloud/data"
+cp "$ROOT/etc/cacerts" -r "$ROOT2/etc/" 2>/dev/null || true
+printf 'root:x:0:0:root:/root:/bin/bash\n' > "$ROOT2/etc/passwd"
+printf 'root:x:0:\nshadow:x:42:\n' > "$ROOT2/etc/group"
+printf 'root:*:20000:0:99999:7:::\n' > "$ROOT2/etc/shadow" && chmod 640 "$ROOT2/etc/shadow"
+echo "i-demo0002" > "$ROOT2/var/lib/cloud/data/instance-id"
+printf 'x' >> "$R/pilot-1.0.6-linux-amd64.tar.gz"
+st=0
+ip netns exec "$VM" "$meshboot" --root "$ROOT2" --config "$CFG" run 2>&1 | sed 's/^/   /' || true
+ip netns exec "$VM" "$meshboot" -q --root "$ROOT2" --config "$CFG" run >/dev/null 2>&1 || st=$?
+echo "   exit status: $st (65: the data is wrong)"
+left=$(cd "$ROOT2" && find . -mindepth 1 ! -path './etc' ! -path './etc/passwd' ! -path './etc/group' ! -path './etc/shadow' \
+	! -path './etc/cacerts*' ! -path './var' ! -path './var/lib' ! -path './var/lib/cloud*' ! -path './var/lib/meshboot' \
+	! -path './var/lib/meshboot/status.json' ! -path ./run ! -path ./run/meshboot.lock | tr '\n' ' ')
+printf '   on disk besides the base files, the run lock and the failure record (status.json): %s\n' "${left:-nothing}"
+"$meshboot" --root "$ROOT2" status | sed 's/^/   /' || true
+[ "$st" = 65 ] && [ -z "$left" ]
+
 say "done: the namespaces and $W are removed; the host was not touched"

@@ -10,7 +10,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
 . "$SRCDIR/tests/integration/pki.sh"
-plan 41
+plan 42
 
 ns=mbt-stage-$$
 if ! err=$(ip netns add $ns 2>&1); then
@@ -199,6 +199,8 @@ mb -c "$SCRATCH/failed.yaml" run > "$SCRATCH/failed.log" 2>&1
 	ok "status: failed (1), the fetch step with its error" || { not_ok "status: failed (1), the fetch step with its error (exit $st)"; diag "$(cat "$SCRATCH/st.txt")"; }
 [ ! -e "$R/etc/systemd/system/istio-sidecar.service" ] && ! grep -q istio-proxy "$R/etc/passwd" &&
 	ok "nothing after the failed step ran (no user, no unit)" || not_ok "nothing after the failed step ran (no user, no unit)"
+[ ! -e "$R/opt" ] && [ ! -e "$R/var/cache" ] && ok "the failed fetch left no directory behind (no /opt/meshboot, no cache)" ||
+	not_ok "the failed fetch left directories: $(cd "$R" && find opt var/cache 2>/dev/null | tr '\n' ' ')"
 
 # the secrets canary: a token in the configuration appears nowhere
 root_make canary
