@@ -75,6 +75,10 @@ struct certs_plan {
 	bool key_new;
 	bool chain_kept;
 	const char *issued_by;   /* "" when no certificate */
+	/* mode none: a certificate on disk that is not for the new key goes;
+	 * one for the key that does not check out stays, with a warning */
+	bool chain_stale;
+	char chain_warning[512];
 };
 
 static void plan_free(struct certs_plan *p)
@@ -432,6 +436,10 @@ static int certs_prepare(const struct config *c, const char *root, bool force, s
 		r = chain_obtain(c, root, p, err, errlen);
 	} else if (r == 0) {
 		p->issued_by = "";
+		if (chain_old.p && p->key_new)
+			p->chain_stale = true;
+		else if (chain_old.p)
+			snprintf(p->chain_warning, sizeof(p->chain_warning), "%s", why);
 	}
 	buf_free(&chain_old);
 	buf_free(&csr_old);
@@ -495,6 +503,10 @@ static int certs_install(const char *root, const struct certs_plan *p, uid_t uid
 		if ((r = root_file_ensure(root, CERTS_DIR "/cert-chain.pem", p->chain.p, p->chain.n, 0644, uid, gid)) < 0)
 			return r;
 		changed |= r;
+	} else if (p->chain_stale) {
+		if ((r = root_rm_rf(root, CERTS_DIR "/cert-chain.pem")) < 0)
+			return r;
+		changed |= r;
 	}
 	return changed;
 }
@@ -530,7 +542,15 @@ int certs_ensure(const struct config *c, const char *root, uid_t uid, gid_t gid,
 		         "(certs.ca.mode none)", p.key_new ? "new" : "kept", key_type_name(c->certs.key_type), p.spiffe,
 		         CERTS_DIR);
 		status_note(st, "certificates: %s/csr.pem waits for an external signer (certs.ca.mode none)", CERTS_DIR);
+		if (p.chain_stale)
+			log_info("certificates: removed %s/cert-chain.pem: it was for the old key", CERTS_DIR);
+		if (p.chain_warning[0]) {
+			log_warn("certificates: %s/cert-chain.pem does not check out, left as it is: %s", CERTS_DIR,
+			         p.chain_warning);
+			status_note(st, "certificates: %s/cert-chain.pem does not check out: %s", CERTS_DIR, p.chain_warning);
+		}
 	} else {
+		status_note(st, "certificate: %s, %s", p.spiffe, until);
 		log_info("certificates: %s %s key; certificate for %s %s %s, %s; root from %s",
 		         p.key_new ? "new" : "kept", key_type_name(c->certs.key_type), p.spiffe,
 		         p.chain_kept ? "kept:" : "issued by", p.chain_kept ? "still valid" : p.issued_by, until,

@@ -11,7 +11,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
 . "$SRCDIR/tests/integration/pki.sh"
-plan 55
+plan 57
 
 http_start
 t=$SCRATCH/art
@@ -94,6 +94,8 @@ openssl pkey -in "$C/key.pem" -noout -text 2>/dev/null | grep -q 'ASN1 OID: prim
 	not_ok "local: an EC P-256 key by default"
 cp "$C/key.pem" "$SCRATCH/key1"; cp "$C/cert-chain.pem" "$SCRATCH/chain1"
 again -c "$SCRATCH/local.yaml" run > "$SCRATCH/local2.log" 2>&1
+grep -q '"certificate: spiffe://cluster.local/ns/bookinfo/sa/ratings, valid until 20[0-9-]*T' "$R/var/lib/meshboot/status.json" &&
+	ok "local: status.json notes the identity and the certificate's end" || not_ok "local: status note"
 [ "$(step_result certificates)" = unchanged ] && cmp -s "$C/key.pem" "$SCRATCH/key1" && cmp -s "$C/cert-chain.pem" "$SCRATCH/chain1" &&
 	ok "local: a second boot keeps the key and certificate (step unchanged)" || { not_ok "local: a second boot keeps the key and certificate"; diag "$(cat "$SCRATCH/local2.log")"; }
 mb --force -c "$SCRATCH/local.yaml" run > "$SCRATCH/local3.log" 2>&1
@@ -212,6 +214,17 @@ cp "$C/cert-chain.pem" "$SCRATCH/extchain"
 again -c "$SCRATCH/none.yaml" run > "$SCRATCH/none3.log" 2>&1
 cmp -s "$C/cert-chain.pem" "$SCRATCH/extchain" && cmp -s "$C/key.pem" "$SCRATCH/nkey1" &&
 	ok "none: a certificate the external signer installed is kept, with its key" || { not_ok "none: external certificate kept"; diag "$(cat "$SCRATCH/none3.log")"; }
+# a certificate for our key but another identity: kept (not ours to remove), and said loudly
+printf 'subjectAltName=critical,URI:spiffe://cluster.local/ns/bookinfo/sa/someone-else\n' > "$SCRATCH/other-san.cnf"
+openssl x509 -req -in "$C/csr.pem" -CA "$PKI/group1.pem" -CAkey "$PKI/group1.key" -days 2 -extfile "$SCRATCH/other-san.cnf" \
+	-out "$SCRATCH/other.pem" 2>/dev/null && cat "$SCRATCH/other.pem" "$PKI/group1.pem" > "$C/cert-chain.pem"
+cp "$C/cert-chain.pem" "$SCRATCH/otherchain"
+again -c "$SCRATCH/none.yaml" run > "$SCRATCH/none-other.log" 2>&1
+cmp -s "$C/cert-chain.pem" "$SCRATCH/otherchain" && grep -q 'warning: certificates: /etc/certs/cert-chain.pem does not check out' "$SCRATCH/none-other.log" &&
+	grep -q 'cert-chain.pem does not check out: the leaf certificate' "$R/var/lib/meshboot/status.json" &&
+	ok "none: a certificate for another SPIFFE ID is left as it is, with a warning and a status note" ||
+	{ not_ok "none: a certificate for another identity"; diag "$(cat "$SCRATCH/none-other.log")"; }
+cp "$SCRATCH/extchain" "$C/cert-chain.pem"
 # ... and once it has expired, the next boot rotates the key and asks again
 d=$PKI/ca-leaf && mkdir -p "$d" && : > "$d/index.txt" && echo 01 > "$d/serial" &&
 	printf '[ca]\ndefault_ca=x\n[x]\ndatabase=%s/index.txt\nnew_certs_dir=%s\nserial=%s/serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\n' "$d" "$d" "$d" > "$d/ca.cnf" &&
@@ -221,7 +234,8 @@ d=$PKI/ca-leaf && mkdir -p "$d" && : > "$d/index.txt" && echo 01 > "$d/serial" &
 again -c "$SCRATCH/none.yaml" run > "$SCRATCH/none4.log" 2>&1
 ! cmp -s "$C/key.pem" "$SCRATCH/nkey1" && ! cmp -s "$C/csr.pem" "$SCRATCH/csr1" &&
 	[ "$(openssl pkey -in "$C/key.pem" -pubout 2>/dev/null)" = "$(openssl req -in "$C/csr.pem" -noout -pubkey)" ] &&
-	ok "none: an expired certificate rotates the key (new key, new CSR)" || { not_ok "none: an expired certificate rotates the key"; diag "$(cat "$SCRATCH/none4.log")"; }
+	[ ! -e "$C/cert-chain.pem" ] && grep -q 'removed /etc/certs/cert-chain.pem: it was for the old key' "$SCRATCH/none4.log" &&
+	ok "none: an expired certificate rotates the key (new key, new CSR, the old certificate removed)" || { not_ok "none: an expired certificate rotates the key"; diag "$(cat "$SCRATCH/none4.log")"; }
 
 # ---- the root by URL: pinned, fetched once, cached at bake ---------------------
 cp "$PKI/mesh.pem" "$HTTP_DIR/root-cert.pem"
