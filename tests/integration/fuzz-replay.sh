@@ -13,17 +13,17 @@ inputs() {
 }
 if "$BUILDDIR/tests/fuzz/fuzz_config" -help=1 >/dev/null 2>&1; then
 	# libFuzzer binaries: run each corpus once
-	plan 6
-	for h in config redirect netlink manifest status istioca; do
+	plan 7
+	for h in config redirect netlink manifest status istioca certs; do
 		check "libFuzzer replay of the $h corpus" "$BUILDDIR/tests/fuzz/fuzz_$h" -runs=0 $(inputs $h)
 	done
 	finish
 fi
 # replay drivers print TAP for their own inputs: one plan for all three
 total=0
-for h in config redirect netlink manifest status istioca; do total=$((total + $(inputs $h | wc -l))); done
+for h in config redirect netlink manifest status istioca certs; do total=$((total + $(inputs $h | wc -l))); done
 plan $total
-for h in config redirect netlink manifest status istioca; do
+for h in config redirect netlink manifest status istioca certs; do
 	"$BUILDDIR/tests/fuzz/fuzz_$h" $(inputs $h) > "$SCRATCH/$h.tap" 2>&1
 	st=$?
 	# a crash stops the driver: every input it did not reach fails
