@@ -122,6 +122,9 @@ i=0; until ip netns exec "$VM" python3 -c 'import socket; socket.create_connecti
 	i=$((i + 1)); [ $i -lt 50 ] || { echo "demo: the release server did not start" >&2; exit 1; }; sleep 0.1
 done
 
+say "2b. meshboot plan: what a run will do, before it does it (one line per step; the full plan has every detail)"
+"$meshboot" --config "$CFG" plan | grep -E '^ *[0-9]+\. ' | sed 's/^/   /'
+
 # ---- 3. meshboot run ----------------------------------------------------------------
 ROOT=$W/root
 mkdir -p "$ROOT/etc/cacerts" "$ROOT/var/lib/cloud/data"
