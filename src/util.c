@@ -279,11 +279,39 @@ int dirfd_write_atomic(int dfd, const char *base, const void *data, size_t len, 
 	return dirfd_write_atomic_owned(dfd, base, data, len, mode, (uid_t)-1, (gid_t)-1);
 }
 
+/* Remove the temp files of base that a writer killed before its rename
+ * left in dfd (".BASE.XXXXXXXX.tmp").  Writers of one file are serialised
+ * (meshboot's run lock), so any such file is a dead one's.  Best effort. */
+static void tmp_stale_remove(int dfd, const char *base)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	size_t bl = strlen(base);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t nl = strlen(n);
+		/* "." base "." 8 hex ".tmp" */
+		if (nl != bl + 14 || n[0] != '.' || strncmp(n + 1, base, bl) != 0 || n[bl + 1] != '.' ||
+		    strcmp(n + bl + 10, ".tmp") != 0 || strspn(n + bl + 2, "0123456789abcdef") != 8)
+			continue;
+		unlinkat(dfd, n, 0);
+	}
+	closedir(d);
+}
+
 int dirfd_write_atomic_owned(int dfd, const char *base, const void *data, size_t len, mode_t mode, uid_t uid,
                              gid_t gid)
 {
 	char tmp[300];
 	int fd = -1;
+	tmp_stale_remove(dfd, base);
 	for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
 		unsigned rnd = 0;
 		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
