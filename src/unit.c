@@ -598,6 +598,7 @@ static int link_write(int dfd, const char *name, const char *target)
 {
 	char tmp[300];
 	int r = -EEXIST;
+	dirfd_tmp_stale_remove(dfd, name);
 	for (int attempt = 0; attempt < 16 && r == -EEXIST; attempt++) {
 		snprintf(tmp, sizeof(tmp), ".%.200s.%08x.tmp", name, (unsigned)getpid() * 2654435761u + (unsigned)attempt);
 		r = symlinkat(target, dfd, tmp) < 0 ? -errno : 0;

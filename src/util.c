@@ -282,7 +282,7 @@ int dirfd_write_atomic(int dfd, const char *base, const void *data, size_t len, 
 /* Remove the temp files of base that a writer killed before its rename
  * left in dfd (".BASE.XXXXXXXX.tmp").  Writers of one file are serialised
  * (meshboot's run lock), so any such file is a dead one's.  Best effort. */
-static void tmp_stale_remove(int dfd, const char *base)
+void dirfd_tmp_stale_remove(int dfd, const char *base)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -311,7 +311,7 @@ int dirfd_write_atomic_owned(int dfd, const char *base, const void *data, size_t
 {
 	char tmp[300];
 	int fd = -1;
-	tmp_stale_remove(dfd, base);
+	dirfd_tmp_stale_remove(dfd, base);
 	for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
 		unsigned rnd = 0;
 		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))

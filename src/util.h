@@ -83,6 +83,11 @@ int dirfd_write_atomic(int dfd, const char *name, const void *data, size_t len, 
 int dirfd_write_atomic_owned(int dfd, const char *name, const void *data, size_t len, mode_t mode, uid_t uid,
                              gid_t gid);
 
+/* Remove ".BASE.XXXXXXXX.tmp" entries in dfd: the temp files (or links)
+ * of a writer of BASE killed before its rename.  Best effort; the atomic
+ * writers call it before they write. */
+void dirfd_tmp_stale_remove(int dfd, const char *base);
+
 /* Make path inside root a regular file with exactly this content, mode
  * and owner (uid/gid -1: root's default, 0): written atomically when
  * anything differs, untouched otherwise.  Parents are created 0755.
