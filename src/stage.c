@@ -214,6 +214,17 @@ static int step_hosts(struct stage_ctx *x)
 
 static int step_redirect(struct stage_ctx *x)
 {
+	/* No certificate, no sidecar: do not send the host's traffic to it
+	 * (certs.ca.mode none until the signer delivers; the units wait for
+	 * the file too). */
+	int cfd = root_open(x->o->root, "/etc/certs/cert-chain.pem", O_PATH, 0);
+	if (cfd < 0) {
+		log_warn("redirect: not applied: there is no /etc/certs/cert-chain.pem yet, so the sidecar cannot "
+		         "start; meshboot-redirect.service applies it at the boot after the certificate arrives");
+		status_note(&x->st, "redirect: not applied until /etc/certs/cert-chain.pem exists");
+		return 0;
+	}
+	close(cfd);
 	struct redirect_opts ro = { .wait_ms = 10000 };
 	struct redirect_config rc = x->c->redirect;
 	/* the proxy user as it really is on this host (when the configuration

@@ -413,6 +413,12 @@ static void put_after(struct strbuf *sb, const struct config *c, enum role r)
 	sb_putc(sb, '\n');
 }
 
+/* The sidecar cannot start without its certificate (certs.ca.mode none
+ * until the external signer delivers it), and traffic must not be sent to
+ * a sidecar that is not running: both units wait for the file. */
+#define CERT_CONDITION "# no certificate yet (an external signer's, certs.ca.mode none): neither sidecar nor redirect\n" \
+                       "ConditionPathExists=/etc/certs/cert-chain.pem\n"
+
 static int render_redirect(const struct config *c, struct strbuf *sb, char *err, size_t errlen)
 {
 	char **flags = NULL, **env = NULL;
@@ -424,6 +430,7 @@ static int render_redirect(const struct config *c, struct strbuf *sb, char *err,
 		return err_fmt(err, errlen, r, "out of memory");
 	}
 	sb_printf(sb, "Before=%s\n", unit_name(ROLE_SIDECAR));
+	sb_puts(sb, CERT_CONDITION);
 	sb_puts(sb, "\n[Service]\n"
 	            "Type=oneshot\n"
 	            "RemainAfterExit=yes\n");
@@ -473,6 +480,8 @@ static int render_role(const struct config *c, enum role r, struct strbuf *sb, c
 	bool tproxy = r == ROLE_SIDECAR && c->redirect.enabled && c->redirect.mode == INTERCEPT_TPROXY;
 	if (r == ROLE_SIDECAR && c->redirect.enabled)
 		sb_printf(sb, "Requires=%s\n", unit_name((enum role)UNIT_REDIRECT));
+	if (r == ROLE_SIDECAR)
+		sb_puts(sb, CERT_CONDITION);
 	sb_puts(sb, "\n[Service]\nType=simple\nUser=");
 	put_value(sb, user);
 	sb_puts(sb, "\nGroup=");

@@ -10,7 +10,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
 . "$SRCDIR/tests/integration/pki.sh"
-plan 42
+plan 43
 
 ns=mbt-stage-$$
 if ! err=$(ip netns add $ns 2>&1); then
@@ -21,7 +21,7 @@ trap 'ip netns del $ns 2>/dev/null; [ -n "${KEEP:-}" ] || httpfix_cleanup' EXIT
 export XTABLES_LOCKFILE=$SCRATCH/xtables.lock MESHBOOT_RUNTIME_DIR=$SCRATCH/run
 mkdir -p "$MESHBOOT_RUNTIME_DIR"
 http_start_in_netns $ns
-pki_root mesh || bail "test CA"
+pki_root mesh && pki_inter group mesh || bail "test CAs"
 
 # art ROLE EXEC: a tarball whose EXEC is an executable; $A_SHA
 art() {
@@ -48,7 +48,8 @@ config() {
 		echo "  mesh: {discovery_address: \"istio-pilot:15010\", instance_ip: 10.0.0.5, hosts: [{name: istio-pilot, ip: 10.0.0.2}]}"
 		# Citadel and istiod hosts make the mesh CA; the others trust its root
 		case " $* " in *" citadel "*|*" istiod "*) echo "  certs: {ca: {mode: none}}";;
-		*) echo "  certs:"; printf '    root: {pem: %s}\n' "$(pem_yaml "$PKI/mesh.pem")";; esac
+		*) echo "  certs:"; printf '    root: {pem: %s}\n' "$(pem_yaml "$PKI/mesh.pem")"
+		   printf '    ca: {mode: local, cert: %s, key: %s}\n' "$(pem_yaml "$PKI/group.pem")" "$(pem_yaml "$PKI/group.key")";; esac
 		echo "  artifacts:"
 		for r; do
 			eval "s=\$SHA_$r e=\$EXEC_$r"
@@ -202,10 +203,23 @@ mb -c "$SCRATCH/failed.yaml" run > "$SCRATCH/failed.log" 2>&1
 [ ! -e "$R/opt" ] && [ ! -e "$R/var/cache" ] && ok "the failed fetch left no directory behind (no /opt/meshboot, no cache)" ||
 	not_ok "the failed fetch left directories: $(cd "$R" && find opt var/cache 2>/dev/null | tr '\n' ' ')"
 
+# mode none: no certificate until an external signer delivers one, so no
+# redirect to a sidecar that cannot start (the units wait for the file too)
+root_make none
+config "$SCRATCH/none.yaml" sidecar
+sed -i '/^    ca: /d' "$SCRATCH/none.yaml"
+mb -c "$SCRATCH/none.yaml" run > "$SCRATCH/none.log" 2>&1
+if [ $? = 0 ] && ! ip netns exec $ns iptables-legacy-save | grep -q ISTIO && grep -q 'redirect: not applied until /etc/certs/cert-chain.pem exists' "$R/var/lib/meshboot/status.json" &&
+	grep -qx 'ConditionPathExists=/etc/certs/cert-chain.pem' "$R/etc/systemd/system/istio-sidecar.service" &&
+	grep -qx 'ConditionPathExists=/etc/certs/cert-chain.pem' "$R/etc/systemd/system/meshboot-redirect.service"; then
+	ok "mode none: no certificate yet, so no redirect; both units wait for cert-chain.pem; status says so"
+else not_ok "mode none: no redirect without a certificate"; diag "$(cat "$SCRATCH/none.log")"; fi
+ip netns exec $ns "$MESHBOOT" -q redirect clean
+
 # the secrets canary: a token in the configuration appears nowhere
 root_make canary
 config "$SCRATCH/canary.yaml" sidecar
-sed -i 's|^  certs:|  certs:\n    ca: {mode: istio, address: "istiod:15012", token: CANARYtoken0123456789}|' "$SCRATCH/canary.yaml"
+sed -i 's|^    ca: .*|    ca: {mode: istio, address: "istiod:15012", token: CANARYtoken0123456789}|' "$SCRATCH/canary.yaml"
 mb -v -c "$SCRATCH/canary.yaml" run > "$SCRATCH/canary.log" 2>&1
 grep -q 'error: certificates: the Istio CA at istiod:15012' "$SCRATCH/canary.log" && ok "canary: the run stops at the certificates step (no CA at istiod:15012)" ||
 	{ not_ok "canary: the run stops at the certificates step"; diag "$(cat "$SCRATCH/canary.log")"; }

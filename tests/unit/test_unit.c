@@ -299,6 +299,8 @@ static void test_render_redirect_unit(void **state)
 		"Wants=network-online.target\n"
 		"After=network-online.target\n"
 		"Before=istio-sidecar.service\n"
+		"# no certificate yet (an external signer's, certs.ca.mode none): neither sidecar nor redirect\n"
+		"ConditionPathExists=/etc/certs/cert-chain.pem\n"
 		"\n"
 		"[Service]\n"
 		"Type=oneshot\n"
