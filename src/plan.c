@@ -362,6 +362,7 @@ static void plan_redirect(struct pb *b, const struct config *c)
 		     fams[i] == AF_INET ? "iptables" : "ip6tables");
 		kv(b, "family", "%s", fams[i] == AF_INET ? "ipv4" : "ipv6");
 		kv(b, "mode", "%s", c->redirect.mode == INTERCEPT_TPROXY ? "TPROXY" : "REDIRECT");
+		kv(b, "when", "/etc/certs/cert-chain.pem exists (no certificate, no sidecar to send traffic to)");
 		if (sb_ok(&sb) < 0)
 			b->oom = true;
 		else
