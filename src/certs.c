@@ -852,7 +852,7 @@ int certs_chain_normalize(const char *chain_pem, size_t chain_len, const char *r
 	return bio_take(o, out, out_len, err, errlen);
 }
 
-int certs_subject_line(const char *pem, size_t len, char *out, size_t outlen)
+int certs_validity_line(const char *pem, size_t len, char *out, size_t outlen)
 {
 	_cleanup_x509_ X509 *x = NULL;
 	char err[8];

@@ -90,4 +90,4 @@ int certs_chain_normalize(const char *chain_pem, size_t chain_len, const char *r
                           size_t *out_len, char *err, size_t errlen);
 
 /* "valid until <notAfter>" of the first certificate, for log lines. */
-int certs_subject_line(const char *pem, size_t len, char *out, size_t outlen);
+int certs_validity_line(const char *pem, size_t len, char *out, size_t outlen);

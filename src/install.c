@@ -21,7 +21,6 @@
 #define NAME_MAX_LEN 128
 #define STAGING_PREFIX ".staging-"
 #define TMP_LINK_PREFIX ".link-"
-#define RM_MAX_DEPTH 512
 
 
 /* A single path component we create or accept as a link target:
@@ -148,54 +147,6 @@ static int lock_dir(int fd, int how, const char *what, char *err, size_t errlen)
 	return 0;
 }
 
-/* rm -rf name in dfd, never following a symlink. */
-static int rm_rf_at(int dfd, const char *name, unsigned depth)
-{
-	struct stat s;
-	if (fstatat(dfd, name, &s, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(s.st_mode))
-		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-	if (depth >= RM_MAX_DEPTH)
-		return -ELOOP;
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	int r = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		struct dirent *de;
-		errno = 0;
-		while ((de = readdir(d))) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			int q = rm_rf_at(dirfd(d), de->d_name, depth + 1);
-			if (q < 0 && r == 0)
-				r = q;
-			errno = 0;
-		}
-		if (errno && r == 0)
-			r = -errno;
-		if (unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) {
-			r = 0;
-			break;
-		}
-		if (errno != ENOTEMPTY || r < 0) {
-			if (r == 0)
-				r = -errno;
-			break;
-		}
-		rewinddir(d);
-	}
-	closedir(d);
-	return r;
-}
-
 /* Target of the symlink name in dfd: 1 with buf filled, 0 if there is
  * none, -EINVAL if name is not a symlink, other -errno. */
 static int read_link(int dfd, const char *name, char *buf, size_t len)
@@ -301,13 +252,13 @@ int install_staging_create(const char *root, const char *prefix, const char *com
 		r = -errno;
 		if (fd >= 0)
 			close(fd);
-		rm_rf_at(cdir, name, 0);
+		dirfd_rm_rf(cdir, name);
 		return err_fmt(err, errlen, r, "cannot open %s/%s: %s", cpath, name, strerror(-r));
 	}
 	char *path = NULL;
 	if (asprintf(&path, "%s/%s", cpath, name) < 0) {
 		close(fd);
-		rm_rf_at(cdir, name, 0);
+		dirfd_rm_rf(cdir, name);
 		return -ENOMEM;
 	}
 	*dir_fd = fd;
@@ -335,7 +286,7 @@ static void cleanup(int cdir, const char *keep1, const char *keep2)
 			if (sfd < 0)
 				continue;
 			if (flock(sfd, LOCK_EX | LOCK_NB) == 0)
-				rm_rf_at(cdir, n, 0);
+				dirfd_rm_rf(cdir, n);
 			close(sfd);
 		} else if (str_has_prefix(n, TMP_LINK_PREFIX)) {
 			struct stat s;
@@ -343,7 +294,7 @@ static void cleanup(int cdir, const char *keep1, const char *keep2)
 				unlinkat(cdir, n, 0);
 		} else if (is_version_dir_name(n) && strcmp(n, keep1) != 0 && (!keep2 || strcmp(n, keep2) != 0) &&
 		           is_dir_at(cdir, n)) {
-			rm_rf_at(cdir, n, 0);
+			dirfd_rm_rf(cdir, n);
 		}
 	}
 	closedir(d);
@@ -390,7 +341,7 @@ static int commit(const char *root, const char *prefix, const char *component,
 		return have_cur;
 	bool same = have_cur && strcmp(cur, vname) == 0;
 	if (same && is_dir_at(cdir, vname)) {
-		rm_rf_at(cdir, sname, 0); /* the unneeded staging tree; nothing installed changes */
+		dirfd_rm_rf(cdir, sname); /* the unneeded staging tree; nothing installed changes */
 		return 0;
 	}
 
@@ -410,7 +361,7 @@ static int commit(const char *root, const char *prefix, const char *component,
 		 * swap it out atomically, then remove it. */
 		if (renameat2(cdir, sname, cdir, vname, RENAME_EXCHANGE) < 0)
 			return err_fmt(err, errlen, -errno, "cannot replace %s/%s: %s", cpath, vname, strerror(errno));
-		rm_rf_at(cdir, sname, 0);
+		dirfd_rm_rf(cdir, sname);
 	}
 
 	if (!same) {
@@ -526,7 +477,7 @@ void install_staging_remove(const char *root, const char *staging_path)
 	_cleanup_close_ int dfd = root_open(root, *dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 	if (dfd < 0)
 		return;
-	rm_rf_at(dfd, slash + 1, 0);
+	dirfd_rm_rf(dfd, slash + 1);
 }
 
 int install_commit(const char *root, const char *prefix, const char *component, const char *staging_path,

@@ -34,18 +34,6 @@ struct stage_ctx {
 	char ip[64];
 };
 
-/* The units this configuration runs: the roles' and the redirect's. */
-static unsigned units_list(const struct config *c, int *out)
-{
-	unsigned n = 0;
-	if (c->redirect.enabled)
-		out[n++] = UNIT_REDIRECT;
-	for (int r = 0; r < ROLE_MAX; r++)
-		if (c->roles[r] && artifact_for(c, (enum role)r))
-			out[n++] = r;
-	return n;
-}
-
 static int step_fetch(struct stage_ctx *x)
 {
 	return fetch_step(x->c, x->o->root);
@@ -166,7 +154,7 @@ static int step_dirs(struct stage_ctx *x)
 static int step_units(struct stage_ctx *x)
 {
 	int units[ROLE_MAX + 1];
-	unsigned n = units_list(x->c, units);
+	unsigned n = unit_list(x->c, units);
 	int changed = 0;
 	for (unsigned i = 0; i < n; i++) {
 		char err[512];
@@ -241,7 +229,7 @@ static int step_redirect(struct stage_ctx *x)
 static int step_enable(struct stage_ctx *x)
 {
 	int units[ROLE_MAX + 1];
-	unsigned n = units_list(x->c, units);
+	unsigned n = unit_list(x->c, units);
 	const char *root = x->o->root;
 	int changed = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -373,7 +361,7 @@ out:
 static int step_disable(struct stage_ctx *x)
 {
 	int units[ROLE_MAX + 1];
-	unsigned n = units_list(x->c, units);
+	unsigned n = unit_list(x->c, units);
 	const char *root = x->o->root;
 	int changed = 0;
 	if (systemd_live(root)) {

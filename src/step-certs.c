@@ -7,14 +7,11 @@
 #include "step-certs.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -184,11 +181,7 @@ static int root_cache(const struct config *c, const char *root, const struct buf
 {
 	char path[256];
 	trust_path(c->certs.root_sha256, path, sizeof(path));
-	int r = root_mkdir_p(root, TRUST_CACHE_DIR, 0755);
-	if (r < 0)
-		return r;
-	close(r);
-	return root_file_ensure(root, path, pem->p, pem->n, 0644, 0, 0);
+	return root_file_ensure(root, path, pem->p, pem->n, 0644, 0, 0); /* parents made 0755 */
 }
 
 int trust_ensure(const struct config *c, const char *root)
@@ -448,38 +441,14 @@ static int certs_prepare(const struct config *c, const char *root, bool force, s
 
 /* ---- writing -------------------------------------------------------------- */
 
-/* A secret file: exactly data, 0600, uid:gid.  Created with that mode by
- * the atomic writer (never chmod-ed); the old content is read to compare
- * and wiped. */
-static int secret_file_ensure(const char *root, const char *dir, const char *name, const struct buf *b, uid_t uid,
-                              gid_t gid)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	struct buf old = { .secret = true };
-	int same = buf_read(&old, root, path, true) == 0 && old.n == b->n && memcmp(old.p, b->p, b->n) == 0;
-	buf_free(&old);
-	int dfd = root_open(root, dir, O_RDONLY | O_DIRECTORY, 0);
-	if (dfd < 0)
-		return dfd;
-	struct stat st;
-	if (same && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_mode & 07777) == 0600 && st.st_uid == uid && st.st_gid == gid) {
-		close(dfd);
-		return 0;
-	}
-	int r = dirfd_write_atomic_owned(dfd, name, b->p, b->n, 0600, uid, gid);
-	close(dfd);
-	return r < 0 ? r : 1;
-}
-
 static int certs_install(const char *root, const struct certs_plan *p, uid_t uid, gid_t gid)
 {
 	int changed = 0, r;
 	if (p->ca_layout) {
 		/* Istio's plugged-in CA files, where the Citadel/istiod unit reads them */
 		if ((r = root_dir_ensure(root, CACERTS_DIR, 0750, uid, gid)) < 0 ||
-		    (changed |= r, r = secret_file_ensure(root, CACERTS_DIR, "ca-key.pem", &p->ca_key, uid, gid)) < 0 ||
+		    (changed |= r, r = root_file_ensure(root, CACERTS_DIR "/ca-key.pem", p->ca_key.p, p->ca_key.n, 0600, uid,
+	                                        gid)) < 0 ||
 		    (changed |= r, r = root_file_ensure(root, CACERTS_DIR "/ca-cert.pem", p->ca_cert.p, p->ca_cert.n, 0644,
 		                                        uid, gid)) < 0 ||
 		    (changed |= r, r = root_file_ensure(root, CACERTS_DIR "/root-cert.pem", p->root_pem.p, p->root_pem.n,
@@ -492,7 +461,7 @@ static int certs_install(const char *root, const struct certs_plan *p, uid_t uid
 	if ((r = root_dir_ensure(root, CERTS_DIR, 0755, uid, gid)) < 0 ||
 	    (changed |= r, r = root_file_ensure(root, CERTS_DIR "/root-cert.pem", p->root_pem.p, p->root_pem.n, 0644,
 	                                        uid, gid)) < 0 ||
-	    (changed |= r, r = secret_file_ensure(root, CERTS_DIR, "key.pem", &p->key, uid, gid)) < 0)
+	    (changed |= r, r = root_file_ensure(root, CERTS_DIR "/key.pem", p->key.p, p->key.n, 0600, uid, gid)) < 0)
 		return r;
 	changed |= r;
 	/* the CSR: what an external signer (mode none) or a renewal needs */
@@ -534,7 +503,7 @@ int certs_ensure(const struct config *c, const char *root, uid_t uid, gid_t gid,
 	}
 	char until[64] = "";
 	if (p.chain.p)
-		certs_subject_line(p.chain.p, p.chain.n, until, sizeof(until));
+		certs_validity_line(p.chain.p, p.chain.n, until, sizeof(until));
 	if (p.ca_created)
 		log_info("certificates: created the mesh CA (%s/ca-cert.pem, %s days)", CACERTS_DIR, "3650");
 	if (!p.chain.p) {

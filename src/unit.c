@@ -729,3 +729,14 @@ int unit_remove(const char *root, int role_or_redirect, char *err, size_t errlen
 		return b;
 	return a || b;
 }
+
+unsigned unit_list(const struct config *c, int *out)
+{
+	unsigned n = 0;
+	if (c->redirect.enabled)
+		out[n++] = UNIT_REDIRECT;
+	for (int r = 0; r < ROLE_MAX; r++)
+		if (c->roles[r] && artifact_for(c, (enum role)r))
+			out[n++] = r;
+	return n;
+}

@@ -15,6 +15,11 @@ const char *unit_name(enum role r);
 /* The same for a role or UNIT_REDIRECT given as an int. */
 const char *unit_name_any(int role_or_redirect);
 
+/* The units a configuration runs, into out (room for ROLE_MAX + 1): the
+ * redirect's when enabled, then each role with an artifact.  Returns how
+ * many. */
+unsigned unit_list(const struct config *c, int *out);
+
 /* The argv a role's unit runs: the entry point through the `current`
  * link, role-specific flags built from the configuration (etcd membership,
  * API server endpoints), then the configured args.  *argv is a

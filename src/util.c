@@ -430,7 +430,10 @@ int root_file_ensure(const char *root, const char *path, const void *data, size_
 		    st.st_gid == want_gid && (size_t)st.st_size == len) {
 			_cleanup_free_ char *old = NULL;
 			size_t ol = 0;
-			if (fd_read_all(fd, len + 1, &old, &ol) == 0 && ol == len && memcmp(old, data, len) == 0)
+			bool same = fd_read_all(fd, len + 1, &old, &ol) == 0 && ol == len && memcmp(old, data, len) == 0;
+			if (old)  /* it may be a key: no copy outlives the comparison */
+				explicit_bzero(old, ol);
+			if (same)
 				return 0;
 		}
 	}
@@ -463,43 +466,64 @@ int root_dir_ensure(const char *root, const char *path, mode_t mode, uid_t uid, 
 	return changed;
 }
 
-/* Remove everything inside the directory dfd (which it closes). */
-static int dir_empty(int dfd, unsigned depth)
+#define RM_MAX_DEPTH 512
+
+static int rm_rf_depth(int dfd, const char *name, unsigned depth)
 {
-	if (depth > 256) {
-		close(dfd);
+	struct stat s;
+	if (fstatat(dfd, name, &s, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(s.st_mode))
+		return unlinkat(dfd, name, 0) < 0 ? (errno == ENOENT ? 0 : -errno) : 1;
+	if (depth >= RM_MAX_DEPTH)
 		return -ELOOP;
-	}
-	DIR *d = fdopendir(dfd);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
 	if (!d) {
 		int r = -errno;
-		close(dfd);
+		close(fd);
 		return r;
 	}
+	/* Everything inside, then the directory; a second pass for what
+	 * appeared while the first ran. */
 	int r = 0;
-	for (struct dirent *e; r == 0 && (e = readdir(d)); ) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		struct stat st;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	for (int pass = 0; pass < 2; pass++) {
+		struct dirent *de;
+		errno = 0;
+		while ((de = readdir(d))) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			int q = rm_rf_depth(dirfd(d), de->d_name, depth + 1);
+			if (q < 0 && r == 0)
+				r = q;
+			errno = 0;
+		}
+		if (errno && r == 0)
 			r = -errno;
+		if (unlinkat(dfd, name, AT_REMOVEDIR) == 0) {
+			r = 1;
 			break;
 		}
-		if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0 || (r = dir_empty(sub, depth + 1)) < 0) {
-				if (sub < 0)
-					r = -errno;
-				break;
-			}
-			if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
-				r = -errno;
-		} else if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
-			r = -errno;
+		if (errno == ENOENT) {
+			r = 0;
+			break;
 		}
+		if (errno != ENOTEMPTY || r < 0) {
+			if (r == 0)
+				r = -errno;
+			break;
+		}
+		rewinddir(d);
 	}
 	closedir(d);
 	return r;
+}
+
+int dirfd_rm_rf(int dfd, const char *name)
+{
+	return rm_rf_depth(dfd, name, 0);
 }
 
 int root_rm_rf(const char *root, const char *path)
@@ -512,15 +536,5 @@ int root_rm_rf(const char *root, const char *path)
 	_cleanup_close_ int pfd = root_open(root, dir, O_RDONLY | O_DIRECTORY, 0);
 	if (pfd < 0)
 		return pfd == -ENOENT ? 0 : pfd;
-	struct stat st;
-	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(pfd, base, 0) < 0 ? -errno : 1;
-	int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if ((r = dir_empty(fd, 0)) < 0)
-		return r;
-	return unlinkat(pfd, base, AT_REMOVEDIR) < 0 ? -errno : 1;
+	return dirfd_rm_rf(pfd, base);
 }

@@ -90,13 +90,17 @@ void dirfd_tmp_stale_remove(int dfd, const char *base);
 
 /* Make path inside root a regular file with exactly this content, mode
  * and owner (uid/gid -1: root's default, 0): written atomically when
- * anything differs, untouched otherwise.  Parents are created 0755.
+ * anything differs, untouched otherwise.  Parents are created 0755.  A
+ * new file is created with mode (0600 for a secret: never wider, never
+ * chmod-ed after); the old content read to compare is wiped.
  * 1 changed, 0 already so, negative errno. */
 int root_file_ensure(const char *root, const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
                      gid_t gid);
 /* rm -rf of path inside root, never following a symlink (a link is
  * removed, not its target).  1 removed, 0 absent, negative errno. */
 int root_rm_rf(const char *root, const char *path);
+/* The same for the entry name in the directory dfd. */
+int dirfd_rm_rf(int dfd, const char *name);
 
 /* A directory with this mode and owner (created or fixed).  1/0/-errno. */
 int root_dir_ensure(const char *root, const char *path, mode_t mode, uid_t uid, gid_t gid);

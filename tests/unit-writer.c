@@ -45,17 +45,6 @@ static int load(const char *path, struct config *c)
 	return r < 0 ? -1 : 0;
 }
 
-static unsigned units_of(const struct config *c, int *out)
-{
-	unsigned n = 0;
-	if (c->redirect.enabled)
-		out[n++] = UNIT_REDIRECT;
-	for (int r = 0; r < ROLE_MAX; r++)
-		if (c->roles[r] && artifact_for(c, (enum role)r))
-			out[n++] = r;
-	return n;
-}
-
 /* systemd's word splitting of a directive's value, enough for ExecStart=. */
 static int words(const char *file, const char *key)
 {
@@ -168,7 +157,7 @@ int main(int argc, char **argv)
 		sb_free(&sb);
 	} else {
 		int units[ROLE_MAX + 1];
-		unsigned n = units_of(&c, units);
+		unsigned n = unit_list(&c, units);
 		for (unsigned i = 0; i < n; i++) {
 			char err[512];
 			int r = list ? 0 : install ? unit_install(argv[2], &c, units[i], err, sizeof(err))
