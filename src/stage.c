@@ -338,8 +338,9 @@ int stage_run(enum stage s, const struct config *c, const struct stage_opts *o)
 		STEP(&x, "directories", step_dirs);
 		STEP(&x, "units", step_units);
 		STEP(&x, "files", step_instance_files);
-		STEP(&x, "certificates", step_certs);
+		/* hosts first: the CA may be one of the control-plane names */
 		STEP(&x, "hosts", step_hosts);
+		STEP(&x, "certificates", step_certs);
 		if (c->redirect.enabled)
 			STEP(&x, "redirect", step_redirect);
 		STEP(&x, "enable", step_enable);
