@@ -230,7 +230,7 @@ static void plan_units(struct pb *b, const struct config *c)
 		}
 		struct strbuf es;
 		sb_init(&es);
-		sb_puts(&es, "/usr/sbin/meshboot redirect");
+		sb_puts(&es, MESHBOOT_PATH " redirect");
 		for (char **w = flags; *w; w++) {
 			sb_putc(&es, ' ');
 			unit_quote_arg(&es, *w);

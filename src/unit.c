@@ -439,9 +439,9 @@ static int render_redirect(const struct config *c, struct strbuf *sb, char *err,
 	/* The sandbox mounts /run read-only: the xtables lock (shared with the
 	 * iptables program) must exist before the command starts. */
 	sb_puts(sb, "ExecStartPre=+/bin/touch /run/xtables.lock\n");
-	sb_puts(sb, "ExecStart=/usr/sbin/meshboot redirect ");
+	sb_puts(sb, "ExecStart=" MESHBOOT_PATH " redirect ");
 	put_argv(sb, flags);
-	sb_puts(sb, "\nExecStop=/usr/sbin/meshboot redirect ");
+	sb_puts(sb, "\nExecStop=" MESHBOOT_PATH " redirect ");
 	put_argv(sb, flags);
 	sb_puts(sb, " clean\n"
 	            "Restart=on-failure\n"

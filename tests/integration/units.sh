@@ -183,7 +183,9 @@ for t in json.load(open(sys.argv[1])):
 		st1=$?
 		env -i "$MESHBOOT" -c "$C/$cfg.yaml" redirect -n > "$SCRATCH/from-config" 2>> "$SCRATCH/.err"
 		st2=$?
-		if [ "$exe $verb" = "/usr/sbin/meshboot redirect" ] && [ $st1 -eq 0 ] && [ $st2 -eq 0 ] &&
+		# sbindir/meshboot redirect: where make install (the package: /usr/sbin) put it
+		case "$exe $verb" in /*/sbin/meshboot\ redirect) exe_ok=1 ;; *) exe_ok=0 ;; esac
+		if [ $exe_ok = 1 ] && [ $st1 -eq 0 ] && [ $st2 -eq 0 ] &&
 		   [ -s "$SCRATCH/from-config" ] && cmp -s "$SCRATCH/from-unit" "$SCRATCH/from-config"; then
 			ok "$cfg: redirect unit: ExecStart= gives the configuration's rules ($(grep -c '^-A' "$SCRATCH/from-unit") rules)"
 		else

@@ -308,8 +308,8 @@ static void test_render_redirect_unit(void **state)
 		"Environment=ISTIO_INBOUND_TPROXY_MARK=4242\n"
 		"Environment=ISTIO_INBOUND_TPROXY_ROUTE_TABLE=142\n"
 		"ExecStartPre=+/bin/touch /run/xtables.lock\n"
-		"ExecStart=/usr/sbin/meshboot redirect -p 15001 -z 15006 -u 1337 -g 1337 -m TPROXY -b * -i *\n"
-		"ExecStop=/usr/sbin/meshboot redirect -p 15001 -z 15006 -u 1337 -g 1337 -m TPROXY -b * -i * clean\n"
+		"ExecStart=" MESHBOOT_PATH " redirect -p 15001 -z 15006 -u 1337 -g 1337 -m TPROXY -b * -i *\n"
+		"ExecStop=" MESHBOOT_PATH " redirect -p 15001 -z 15006 -u 1337 -g 1337 -m TPROXY -b * -i * clean\n"
 		"Restart=on-failure\n"
 		"RestartSec=5s\n"
 		"RestartPreventExitStatus=64 65 78\n"
@@ -447,12 +447,12 @@ static void flags_roundtrip(const char *redirect_yaml, const char *want_flags, c
 	char *t = render(&c, UNIT_REDIRECT);
 	struct strbuf sb;
 	sb_init(&sb);
-	sb_puts(&sb, "ExecStart=/usr/sbin/meshboot redirect");
+	sb_puts(&sb, "ExecStart=" MESHBOOT_PATH " redirect");
 	for (char **w = flags; *w; w++) {
 		sb_putc(&sb, ' ');
 		unit_quote_arg(&sb, *w);
 	}
-	assert_string_equal(sb.buf + strlen("ExecStart=/usr/sbin/meshboot redirect "), want_flags);
+	assert_string_equal(sb.buf + strlen("ExecStart=" MESHBOOT_PATH " redirect "), want_flags);
 	assert_string_equal(line_of(t, "ExecStart"), sb.buf);
 	sb_puts(&sb, " clean");
 	assert_string_equal(line_of(t, "ExecStop") + strlen("ExecStop="), sb.buf + strlen("ExecStart="));
