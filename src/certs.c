@@ -207,6 +207,13 @@ static int write_key(EVP_PKEY *pkey, char **pem, size_t *len, char *err, size_t 
 
 /* ---- certs_root_check ---------------------------------------------------- */
 
+static void sha256_hex(const unsigned char md[32], char fp[65])
+{
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(fp + 2 * i, 3, "%02x", md[i]);
+	fp[64] = '\0';
+}
+
 int certs_root_check(const char *pem, size_t len, time_t now, char fp[65], char *err, size_t errlen)
 {
 	_cleanup_x509_ X509 *x = NULL;
@@ -218,9 +225,7 @@ int certs_root_check(const char *pem, size_t len, time_t now, char fp[65], char 
 	unsigned mdlen = 0;
 	if (X509_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32)
 		return OSSL_FAIL(-EIO, "root certificate fingerprint");
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(fp + 2 * i, 3, "%02x", md[i]);
-	fp[64] = '\0';
+	sha256_hex(md, fp);
 	if (!is_ca(x))
 		return err_fmt(err, errlen, -EBADMSG, "the root certificate is not a CA (no basicConstraints CA:TRUE)");
 
@@ -720,6 +725,29 @@ int certs_key_check(const char *key_pem, size_t key_len, enum key_type t, char *
 		ERR_clear_error();
 		return err_fmt(err, errlen, -EKEYREJECTED, "the workload key is not %s", key_type_name(t));
 	}
+	return 0;
+}
+
+int certs_key_fingerprint(const char *key_pem, size_t key_len, char fp[65], char *err, size_t errlen)
+{
+	_cleanup_pkey_ EVP_PKEY *k = NULL;
+	fp[0] = '\0';
+	int r = parse_key("workload key", key_pem, key_len, &k, err, errlen);
+	if (r < 0)
+		return r;
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(k, &der);
+	if (n <= 0) {
+		ERR_clear_error();
+		return err_fmt(err, errlen, -ENOMEM, "cannot encode the workload key's public key");
+	}
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	int ok = EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32;
+	OPENSSL_free(der);
+	if (!ok)
+		return OSSL_FAIL(-EIO, "workload key fingerprint");
+	sha256_hex(md, fp);
 	return 0;
 }
 

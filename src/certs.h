@@ -69,6 +69,10 @@ int certs_chain_check_untimed(const char *chain_pem, size_t chain_len, const cha
  * still be what the configuration asks for. */
 int certs_key_check(const char *key_pem, size_t key_len, enum key_type t, char *err, size_t errlen);
 
+/* fp gets the SHA-256 of key_pem's public key (DER SubjectPublicKeyInfo),
+ * lower-case hex: names a key without revealing it. */
+int certs_key_fingerprint(const char *key_pem, size_t key_len, char fp[65], char *err, size_t errlen);
+
 /* The first certificate of chain_pem is for key_pem (-EBADMSG) and not
  * expired at now (-EKEYEXPIRED); *not_after (may be NULL) gets its end. */
 int certs_leaf_check(const char *chain_pem, size_t chain_len, const char *key_pem, size_t key_len, time_t now,

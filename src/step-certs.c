@@ -19,6 +19,7 @@
 #include "fetch.h"
 #include "istioca.h"
 #include "log.h"
+#include "runonce.h"
 #include "util.h"
 
 #define CA_LIFETIME_DAYS 3650
@@ -70,6 +71,9 @@ struct certs_plan {
 	char spiffe[512];
 	struct buf key, csr, chain;
 	bool key_new;
+	bool key_foreign;        /* the key on disk was made for another instance */
+	char key_record[256];    /* RUNONCE_INSTANCE_DIR/<id>/key.sha256 */
+	char key_fp[65];         /* what it records: the key's public fingerprint */
 	bool chain_kept;
 	const char *issued_by;   /* "" when no certificate */
 	/* mode none: a certificate on disk that is not for the new key goes;
@@ -281,14 +285,30 @@ static int token_load(const struct config *c, const char *root, struct buf *tok,
 	return 0;
 }
 
-/* Keep the key on disk?  Only without --force, of the configured type, and
- * still matching an unexpired certificate (or, in mode none, the CSR that
- * waits for its signer). */
-static bool key_keep(const struct config *c, const struct certs_plan *p, const struct buf *chain_old,
+/* Was the key on disk made for this instance?  Its record (the public key's
+ * fingerprint, written with it) must be there and match: a key that came
+ * with a cloned disk or an image made from a provisioned host must not
+ * become a second instance's identity. */
+static bool key_ours(const char *root, struct certs_plan *p)
+{
+	char fp[65], why[256];
+	struct buf rec = { 0 };
+	bool ours = buf_read(&rec, root, p->key_record, false) == 0 && rec.n >= 64 &&
+	            certs_key_fingerprint(p->key.p, p->key.n, fp, why, sizeof(why)) == 0 && memcmp(rec.p, fp, 64) == 0;
+	buf_free(&rec);
+	p->key_foreign = !ours;
+	return ours;
+}
+
+/* Keep the key on disk?  Only without --force, when it was made for this
+ * instance, of the configured type, and still matching an unexpired
+ * certificate (or, in mode none, the CSR that waits for its signer). */
+static bool key_keep(const struct config *c, const char *root, struct certs_plan *p, const struct buf *chain_old,
                      const struct buf *csr_old, bool force)
 {
 	char why[256];
-	if (force || !p->key.p || certs_key_check(p->key.p, p->key.n, c->certs.key_type, why, sizeof(why)) < 0)
+	if (force || !p->key.p || certs_key_check(p->key.p, p->key.n, c->certs.key_type, why, sizeof(why)) < 0 ||
+	    !key_ours(root, p))
 		return false;
 	if (chain_old->p) /* a certificate for another key, or expired: rotate */
 		return certs_leaf_check(chain_old->p, chain_old->n, p->key.p, p->key.n, time(NULL), NULL, why,
@@ -358,8 +378,8 @@ out:
 	return r;
 }
 
-static int certs_prepare(const struct config *c, const char *root, bool force, struct certs_plan *p, char *err,
-                         size_t errlen)
+static int certs_prepare(const struct config *c, const char *root, const char *instance_id, bool force,
+                         struct certs_plan *p, char *err, size_t errlen)
 {
 	const struct certs *k = &c->certs;
 	bool fetched = false;
@@ -402,7 +422,8 @@ static int certs_prepare(const struct config *c, const char *root, bool force, s
 	buf_read(&csr_old, root, CERTS_DIR "/csr.pem", false);
 	if (p->key.p && certs_key_check(p->key.p, p->key.n, k->key_type, err, errlen) == 0)
 		r = csr_build(c, p, err, errlen);
-	if (r == 0 && !key_keep(c, p, &chain_old, &csr_old, force)) {
+	snprintf(p->key_record, sizeof(p->key_record), RUNONCE_INSTANCE_DIR "/%s/key.sha256", instance_id);
+	if (r == 0 && !key_keep(c, root, p, &chain_old, &csr_old, force)) {
 		buf_free(&p->key);
 		p->key.secret = true;
 		r = certs_key_generate(k->key_type, &p->key.p, &p->key.n, err, errlen);
@@ -410,6 +431,9 @@ static int certs_prepare(const struct config *c, const char *root, bool force, s
 		if (r == 0)
 			r = csr_build(c, p, err, errlen);
 	}
+
+	if (r == 0)
+		r = certs_key_fingerprint(p->key.p, p->key.n, p->key_fp, err, errlen);
 
 	/* the CSR on disk when it asks for the same (its signature differs each time) */
 	if (r == 0 && !p->key_new && csr_old.p && certs_csr_same(csr_old.p, csr_old.n, p->csr.p, p->csr.n) == 1) {
@@ -477,18 +501,29 @@ static int certs_install(const char *root, const struct certs_plan *p, uid_t uid
 			return r;
 		changed |= r;
 	}
-	return changed;
+	/* last: a crash before it makes the next run rotate the key again */
+	char dir[sizeof(p->key_record)], line[66];
+	snprintf(dir, sizeof(dir), "%s", p->key_record);
+	*strrchr(dir, '/') = '\0';
+	snprintf(line, sizeof(line), "%s\n", p->key_fp);
+	_cleanup_close_ int dfd = root_mkdir_p(root, dir, 0755);
+	if (dfd < 0)
+		return dfd;
+	if ((r = root_file_ensure(root, p->key_record, line, strlen(line), 0644, 0, 0)) < 0)
+		return r;
+	return changed | r;
 }
 
 int certs_ensure(const struct config *c, const char *root, uid_t uid, gid_t gid, bool force, struct run_status *st)
 {
+	const char *instance_id = st->instance_id;
 	if (!certs_needed(c)) {
 		log_info("certificates: none needed (no sidecar, Citadel or istiod, no certs.root)");
 		return 0;
 	}
 	struct certs_plan p = { 0 };
 	char err[2048];
-	int r = certs_prepare(c, root, force, &p, err, sizeof(err));
+	int r = certs_prepare(c, root, instance_id, force, &p, err, sizeof(err));
 	if (r < 0) {
 		log_error("certificates: %s", err);
 		goto out;
@@ -504,6 +539,9 @@ int certs_ensure(const struct config *c, const char *root, uid_t uid, gid_t gid,
 	char until[64] = "";
 	if (p.chain.p)
 		certs_validity_line(p.chain.p, p.chain.n, until, sizeof(until));
+	if (p.key_foreign && p.key_new && !force)
+		log_info("certificates: the key in %s/key.pem was not made for instance %s (a cloned disk or an image "
+		         "made from a provisioned host): replaced", CERTS_DIR, instance_id);
 	if (p.ca_created)
 		log_info("certificates: created the mesh CA (%s/ca-cert.pem, %s days)", CACERTS_DIR, "3650");
 	if (!p.chain.p) {

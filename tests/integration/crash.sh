@@ -45,12 +45,15 @@ tree() {
 		sed -E 's#^(\./etc/certs/(key|csr|cert-chain)\.pem f [0-7]+ [^ ]+) [0-9]+#\1 -#' | LC_ALL=C sort &&
 		find . -type f ! -path ./var/lib/meshboot/status.json ! -path ./run/meshboot.lock \
 			! -path ./var/lib/meshboot/instance/iid-crash/done ! -path ./etc/certs/key.pem ! -path ./etc/certs/csr.pem \
-			! -path ./etc/certs/cert-chain.pem -print0 | LC_ALL=C sort -z | xargs -0r sha256sum)
+			! -path ./etc/certs/cert-chain.pem ! -path ./var/lib/meshboot/instance/iid-crash/key.sha256 -print0 |
+			LC_ALL=C sort -z | xargs -0r sha256sum)
 }
-# ... and that key is sound: the certificate verifies and is for it
+# ... and that key is sound: the certificate verifies and is for it, and
+# the instance's record names it
 certs_sound() {
 	openssl verify -CAfile "$R/etc/certs/root-cert.pem" -untrusted "$R/etc/certs/cert-chain.pem" "$R/etc/certs/cert-chain.pem" >/dev/null 2>&1 &&
-		[ "$(openssl pkey -in "$R/etc/certs/key.pem" -pubout 2>/dev/null)" = "$(openssl x509 -in "$R/etc/certs/cert-chain.pem" -noout -pubkey)" ]
+		[ "$(openssl pkey -in "$R/etc/certs/key.pem" -pubout 2>/dev/null)" = "$(openssl x509 -in "$R/etc/certs/cert-chain.pem" -noout -pubkey)" ] &&
+		[ "$(cat "$R/var/lib/meshboot/instance/iid-crash/key.sha256")" = "$(openssl pkey -in "$R/etc/certs/key.pem" -pubout -outform DER | sha256sum | cut -d' ' -f1)" ]
 }
 rules() { ip netns exec $ns iptables-legacy-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
 mb() { ip netns exec $ns "$MESHBOOT" -q --root "$R" -c "$CFG" "$@"; }

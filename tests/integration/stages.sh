@@ -10,7 +10,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
 . "$SRCDIR/tests/integration/pki.sh"
-plan 43
+plan 44
 
 ns=mbt-stage-$$
 if ! err=$(ip netns add $ns 2>&1); then
@@ -145,8 +145,8 @@ for combo in "sidecar" "etcd apiserver pilot mixer citadel" "istiod" "sidecar pi
 		{ not_ok "$combo: a second boot: every step unchanged (but the run-once record)"; diag "$(cat "$R/var/lib/meshboot/status.json")"; }
 	# --force runs every step again and rotates the workload key: nothing else changes
 	mb -c "$SCRATCH/$name.yaml" --force run > "$SCRATCH/$name.4.log" 2>&1
-	tree "$R" | grep -v '/etc/certs/\(key\|csr\|cert-chain\)\.pem' > "$SCRATCH/$name.tree3"
-	grep -v '/etc/certs/\(key\|csr\|cert-chain\)\.pem' "$SCRATCH/$name.tree1" > "$SCRATCH/$name.tree1k"
+	tree "$R" | grep -v '/etc/certs/\(key\|csr\|cert-chain\)\.pem\|/key\.sha256' > "$SCRATCH/$name.tree3"
+	grep -v '/etc/certs/\(key\|csr\|cert-chain\)\.pem\|/key\.sha256' "$SCRATCH/$name.tree1" > "$SCRATCH/$name.tree1k"
 	if cmp -s "$SCRATCH/$name.tree1k" "$SCRATCH/$name.tree3" && ! cmp -s "$R/etc/certs/key.pem" "$SCRATCH/$name.key1"; then
 		ok "$combo: --force: a new workload key, the rest of the tree byte for byte"
 	else not_ok "$combo: --force: a new workload key, the rest byte for byte"; diag "$(diff "$SCRATCH/$name.tree1k" "$SCRATCH/$name.tree3" | head -20)"; fi
@@ -171,10 +171,15 @@ mb -c "$SCRATCH/baked.yaml" boot > "$SCRATCH/boot.log" 2>&1 && ok "boot with the
 	{ not_ok "boot with the server stopped"; diag "$(cat "$SCRATCH/boot.log")"; }
 grep -q "already installed" "$SCRATCH/boot.log" && [ -L "$R/etc/systemd/system/multi-user.target.wants/istio-sidecar.service" ] &&
 	ok "boot: used what bake installed, enabled the units" || not_ok "boot: used what bake installed, enabled the units"
-# a cloned image: another instance id boots again
+# a cloned image: another instance id boots again, with a key of its own
+cp "$R/etc/certs/key.pem" "$SCRATCH/clone.key0"
 echo "iid-clone" > "$R/var/lib/cloud/data/instance-id"
 mb -c "$SCRATCH/baked.yaml" boot > "$SCRATCH/clone.log" 2>&1 && [ -f "$R/var/lib/meshboot/instance/iid-clone/done" ] &&
 	ok "a new instance id (a clone) boots again" || { not_ok "a new instance id (a clone) boots again"; diag "$(cat "$SCRATCH/clone.log")"; }
+! cmp -s "$R/etc/certs/key.pem" "$SCRATCH/clone.key0" && grep -q 'was not made for instance iid-clone' "$SCRATCH/clone.log" &&
+	[ "$(cat "$R/var/lib/meshboot/instance/iid-clone/key.sha256")" = "$(openssl pkey -in "$R/etc/certs/key.pem" -pubout -outform DER | sha256sum | cut -d' ' -f1)" ] &&
+	ok "a clone does not keep the key it was cloned with: a new key, recorded for its instance" ||
+	{ not_ok "a clone's key"; diag "$(cat "$SCRATCH/clone.log")"; }
 # clean undoes boot
 mb -c "$SCRATCH/baked.yaml" clean > "$SCRATCH/clean.log" 2>&1
 bad=""
