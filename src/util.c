@@ -222,6 +222,11 @@ int root_open(const char *root, const char *path, int flags, mode_t mode)
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, rfd, *path ? path : ".", &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS && (!root || !*root || strcmp(root, "/") == 0))
+		/* systemd's RestrictSUIDSGID= (meshboot-firstboot.service has it)
+		 * answers openat2 with ENOSYS.  Under "/" nothing can resolve
+		 * outside the root anyway: plain openat is the same lookup. */
+		fd = openat(rfd, *path ? path : ".", flags | O_CLOEXEC, how.mode);
 	return fd < 0 ? -errno : (int)fd;
 }
 
