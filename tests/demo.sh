@@ -20,6 +20,7 @@ set -eu
 meshboot=${1:?usage: demo.sh MESHBOOT NETPROBE}
 netprobe=${2:?usage: demo.sh MESHBOOT NETPROBE}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/release.sh"
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces, iptables inside them)" >&2; exit 77; }
 for t in ip iptables-legacy-save minisign openssl dpkg-deb python3 setpriv tar sha256sum; do
 	command -v "$t" >/dev/null || { echo "demo: $t is not installed (tools/dev demo installs .ci/packages)" >&2; exit 69; }
@@ -51,62 +52,13 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # ---- 1. the sample release ------------------------------------------------------
 say "1. a sample release in $W/srv/release (stand-in programs, signed, pinned)"
 R=$W/srv/release
-mkdir -p "$R/deb" "$W/build"
-standin() { # standin FILE NAME: a program that says what it is and waits
-	mkdir -p "$(dirname "$1")"
-	printf '#!/bin/sh\necho "stand-in %s 1.0.6: $*"\nexec sleep infinity\n' "$2" > "$1"
-	chmod 755 "$1"
-}
-for c in pilot:pilot-discovery mixer:mixs citadel:istio_ca; do
-	n=${c%%:*} b=${c#*:}
-	standin "$W/build/$n-1.0.6/usr/local/bin/$b" "$b"
-	(cd "$W/build" && tar --owner=0 --group=0 --numeric-owner --sort=name -czf "$R/$n-1.0.6-linux-amd64.tar.gz" "$n-1.0.6")
-done
-# the sidecar: pilot-agent, and an "envoy" that is netprobe's proxy mode
-D=$W/build/deb
-mkdir -p "$D/DEBIAN" "$D/usr/local/bin"
-cp "$netprobe" "$D/usr/local/bin/envoy"
-cat > "$D/usr/local/bin/pilot-agent" <<'EOF'
-#!/bin/sh
-# stand-in pilot-agent: runs the stand-in envoy on Istio's ports
-exec "$(dirname "$0")/envoy" proxy --out 15001 --in 15006 --log "${DEMO_PROXY_LOG:-/var/log/istio/proxy.log}"
-EOF
-chmod 755 "$D/usr/local/bin/pilot-agent" "$D/usr/local/bin/envoy"
-printf 'Package: istio-sidecar\nVersion: 1.0.6\nArchitecture: amd64\nMaintainer: meshboot demo <demo@localhost>\nDescription: stand-in Istio sidecar for the meshboot demo\n' > "$D/DEBIAN/control"
-dpkg-deb --root-owner-group -Zgzip --build "$D" "$R/deb/istio-sidecar.deb" >/dev/null
-# the mesh CA: its certificate is the root every host pins; its key goes to
-# the Citadel host's /etc/cacerts (as an image build would deliver it)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/ca-key.pem" -out "$R/root-cert.pem" \
-	-days 3650 -subj "/O=cluster.local/CN=meshboot demo mesh CA" -addext "basicConstraints=critical,CA:TRUE" \
-	-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-# (a manifest names files, not paths: the sidecar's is looked up as istio-sidecar.deb)
-{ (cd "$R/deb" && sha256sum istio-sidecar.deb)
-  (cd "$R" && sha256sum pilot-1.0.6-linux-amd64.tar.gz mixer-1.0.6-linux-amd64.tar.gz citadel-1.0.6-linux-amd64.tar.gz); } > "$R/SHA256SUMS"
-minisign -G -W -f -p "$W/minisign.pub" -s "$W/minisign.key" >/dev/null
-minisign -S -s "$W/minisign.key" -m "$R/SHA256SUMS" -t "meshboot demo release" >/dev/null
+release_make "$W" "$netprobe"
 ls -l "$R" "$R/deb" | sed 's/^/   /'
 
 # ---- 2. the all-in-one example with this release's pins ------------------------
 say "2. cloud-config/all-in-one.yaml, pinned to this release"
 CFG=$W/all-in-one.yaml
-python3 - "$top/cloud-config/all-in-one.yaml" "$CFG" "$R" "$W/minisign.pub" <<'EOF'
-import hashlib, re, subprocess, sys
-src, dst, rel, pub = sys.argv[1:5]
-text = open(src).read()
-def sha(path): return hashlib.sha256(open(path, "rb").read()).hexdigest()
-def repl_after(url_tail, digest):
-    global text
-    text = re.sub(r"(url: http://127\.0\.0\.1:8765/release/" + re.escape(url_tail) + r"\n\s+sha256: )[0-9a-f]{64}",
-                  lambda m: m.group(1) + digest, text)
-for tail in ["deb/istio-sidecar.deb", "pilot-1.0.6-linux-amd64.tar.gz", "mixer-1.0.6-linux-amd64.tar.gz",
-             "citadel-1.0.6-linux-amd64.tar.gz"]:
-    repl_after(tail, sha(rel + "/" + tail))
-der = subprocess.run(["openssl", "x509", "-in", rel + "/root-cert.pem", "-outform", "DER"], capture_output=True, check=True).stdout
-repl_after("root-cert.pem", hashlib.sha256(der).hexdigest())
-key = open(pub).read().splitlines()[1]
-text = re.sub(r"public_key: \S+", "public_key: " + key, text)
-open(dst, "w").write(text)
-EOF
+release_pin "$top/cloud-config/all-in-one.yaml" "$CFG" "$R" "$W/minisign.pub" http://127.0.0.1:8765/release
 diff -u "$top/cloud-config/all-in-one.yaml" "$CFG" | grep '^[-+] ' | sed 's/^/   /' || true
 
 # ---- the network: "vm" (this instance) and "peer" (a service elsewhere) --------

@@ -6,10 +6,10 @@
 //
 //   grpc-ca-server --port-file FILE --cert PEM --key PEM --ca-cert PEM
 //                  --ca-key PEM --token TOKEN [--mode ok|unauth|unavailable-once]
-//                  [--log FILE]
+//                  [--log FILE] [--listen ADDR:PORT]
 //
-// Listens with TLS on 127.0.0.1, a free port written to --port-file once
-// serving.  CreateCertificate checks "authorization: Bearer TOKEN"
+// Listens with TLS on --listen (default 127.0.0.1:0, a free port), the port
+// written to --port-file once serving.  CreateCertificate checks "authorization: Bearer TOKEN"
 // (UNAUTHENTICATED otherwise), signs the CSR with the openssl CLI (x509
 // -req, the CSR's names copied, validity_duration rounded up to days) and
 // answers cert_chain = [leaf, CA].  Modes: unauth answers UNAUTHENTICATED
@@ -89,7 +89,7 @@ bool program_run(const char *const argv[])
 }
 
 struct Options {
-	std::string port_file, cert, key, ca_cert, ca_key, token, mode = "ok", log;
+	std::string port_file, cert, key, ca_cert, ca_key, token, mode = "ok", log, listen = "127.0.0.1:0";
 };
 
 class CA final : public IstioCertificateService::Service {
@@ -183,12 +183,13 @@ Options options_parse(int argc, char **argv)
 		else if (k == "--token") o.token = v;
 		else if (k == "--mode") o.mode = v;
 		else if (k == "--log") o.log = v;
+		else if (k == "--listen") o.listen = v;
 		else throw std::runtime_error("unknown option " + k);
 	}
 	if (argc % 2 == 0 || o.port_file.empty() || o.cert.empty() || o.key.empty() || o.ca_cert.empty() ||
 	    o.ca_key.empty() || o.token.empty())
 		throw std::runtime_error("usage: grpc-ca-server --port-file F --cert C --key K --ca-cert C --ca-key K "
-		                         "--token T [--mode ok|unauth|unavailable-once] [--log F]");
+		                         "--token T [--mode ok|unauth|unavailable-once] [--log F] [--listen A:P]");
 	if (o.mode != "ok" && o.mode != "unauth" && o.mode != "unavailable-once")
 		throw std::runtime_error("unknown mode " + o.mode);
 	return o;
@@ -211,11 +212,11 @@ int main(int argc, char **argv)
 		tls.pem_key_cert_pairs.push_back({ file_read(o.key), file_read(o.cert) });
 		grpc::ServerBuilder b;
 		int port = 0;
-		b.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(tls), &port);
+		b.AddListeningPort(o.listen, grpc::SslServerCredentials(tls), &port);
 		b.RegisterService(&ca);
 		std::unique_ptr<grpc::Server> server = b.BuildAndStart();
 		if (!server || port == 0)
-			throw std::runtime_error("cannot listen on 127.0.0.1");
+			throw std::runtime_error("cannot listen on " + o.listen);
 		file_write(o.port_file + ".tmp", std::to_string(port) + "\n");
 		rename((o.port_file + ".tmp").c_str(), o.port_file.c_str());
 

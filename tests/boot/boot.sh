@@ -1,0 +1,317 @@
+#!/bin/bash
+# make check-boot: a Debian 12 system boots under systemd (PID 1) and
+# cloud-init, and cloud-init runs meshboot from user-data.
+#
+#   boot.sh STAGE    STAGE is a `make install DESTDIR=STAGE` of meshboot
+#
+# The network: "ct" (the container's, made anew for each boot: a reboot
+# starts with an empty firewall) holds the sample release's mirror on
+# 127.0.0.1:8765; "peer" holds the mesh's Istio CA (tests/grpc-ca, the
+# canonical gRPC library) on 10.0.0.20:15012 and a service on
+# 10.0.0.7:8080.  The container is 10.0.0.5.  Nothing else is reached.
+#
+# Cases:
+#   1. first boot of the workload-VM example (cloud-config/workload-vm.yaml
+#      pinned to a sample release): cloud-init's runcmd runs `meshboot run`;
+#      meshboot status, the sidecar unit active under systemd with its
+#      hardening, ordered after network-online.target, certificate files,
+#      redirect rules, an application's connection through the stand-in
+#      sidecar, no cloud-init error, the token in no log;
+#   2. reboot of the same root: meshboot does not run again, the units come
+#      back, the rules are back once;
+#   3. the same root with a new instance-id (a clone): boot runs again, a
+#      new key;
+#   4. four more first boots on fresh roots: the timings;
+#   5. the Packer path: `meshboot bake` into a fresh root, the mirror gone,
+#      the first-boot unit runs `meshboot boot` from /etc/meshboot.
+if [ -z "${MESHBOOT_BOOT_UNSHARED:-}" ]; then
+	# every mount of this test lives and dies with a mount namespace of its own
+	MESHBOOT_BOOT_UNSHARED=1 exec unshare --mount --propagation private bash "$0" "$@"
+fi
+STAGE=${1:?usage: boot.sh STAGE (a make install DESTDIR)}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$SRCDIR/tests/integration/lib.sh"
+bail() { echo "Bail out! $*"; exit 1; }
+[ "$(id -u)" = 0 ] || bail "needs root: namespaces, mounts, a container"
+grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
+if ! grep -qw overlay /proc/filesystems; then echo "1..0 # SKIP this kernel has no overlayfs"; exit 77; fi
+for t in ip unshare nsenter setpriv pivot_root cloud-init openssl minisign dpkg-deb python3 iptables-legacy-save; do
+	command -v "$t" >/dev/null || bail "$t is not installed (.ci/packages)"
+done
+[ -x /lib/systemd/systemd ] || bail "systemd is not installed (.ci/packages)"
+GRPC_CA=$BUILDDIR/tests/grpc-ca/grpc-ca-server NETPROBE=$BUILDDIR/tests/netprobe
+[ -x "$GRPC_CA" ] && [ -x "$NETPROBE" ] || bail "make check builds $GRPC_CA and $NETPROBE"
+sbin=$(find "$STAGE" -path '*/sbin/meshboot' -type f | head -n 1)
+[ -x "$sbin" ] || bail "no sbin/meshboot under $STAGE"
+MB=${sbin#"$STAGE"}
+. "$SRCDIR/tests/release.sh"
+. "$here/ct.sh"
+
+CT_NS=mbboot-ct-$$ PEER_NS=mbboot-peer-$$
+SERVERS=
+cleanup() {
+	ct_cleanup
+	for p in $SERVERS; do kill "$p" 2>/dev/null; done
+	ip netns del "$CT_NS" 2>/dev/null
+	ip netns del "$PEER_NS" 2>/dev/null
+	findmnt -rn -o TARGET | grep "^$SCRATCH/" | sort -r | while read -r m; do umount -l "$m"; done
+	rm -rf --one-file-system "$SCRATCH"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+plan 34
+
+# ---- the release, the CA, the configuration ------------------------------------------
+W=$SCRATCH
+release_make "$W/rel" "$NETPROBE" || bail "cannot make the sample release"
+REL=$W/rel/srv/release
+release_pin "$SRCDIR/cloud-config/workload-vm.yaml" "$W/user-data" "$REL" "$W/rel/minisign.pub" \
+	http://127.0.0.1:8765/release || bail "cannot pin the example"
+TOKEN=canary-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+# istiod's serving certificate, from the mesh CA
+cat > "$W/istiod.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+[dn]
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:istiod.istio-system.svc, IP:10.0.0.20
+EOF
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/istiod.key" -out "$W/istiod.csr" \
+	-subj "/O=cluster.local/CN=istiod" -config "$W/istiod.cnf" 2>/dev/null &&
+	openssl x509 -req -in "$W/istiod.csr" -CA "$REL/root-cert.pem" -CAkey "$W/rel/ca-key.pem" -CAcreateserial \
+		-days 30 -extfile "$W/istiod.cnf" -extensions server -out "$W/istiod.pem" 2>/dev/null ||
+	bail "cannot make istiod's certificate"
+
+# ---- the network ---------------------------------------------------------------------
+ip netns add "$PEER_NS" || bail "cannot make a network namespace"
+ip -n "$PEER_NS" link set lo up
+# the peer's service addresses sit on its loopback, so that they outlive
+# each boot's veth; Linux answers ARP for any local address on any
+# interface, so the container reaches them on its link
+ip -n "$PEER_NS" addr add 10.0.0.7/32 dev lo
+ip -n "$PEER_NS" addr add 10.0.0.20/32 dev lo
+ip netns exec "$PEER_NS" "$GRPC_CA" --listen 10.0.0.20:15012 --port-file "$W/ca.port" --cert "$W/istiod.pem" \
+	--key "$W/istiod.key" --ca-cert "$REL/root-cert.pem" --ca-key "$W/rel/ca-key.pem" --token "$TOKEN" \
+	--log "$W/ca.log" 2>"$W/ca.err" &
+SERVERS="$SERVERS $!"
+ip netns exec "$PEER_NS" "$NETPROBE" server --port 8080 >/dev/null 2>&1 &
+SERVERS="$SERVERS $!"
+
+# net_up [nomirror]: a fresh "ct" namespace wired to "peer", the mirror in it
+MIRROR=
+net_up() {
+	[ -n "$MIRROR" ] && kill "$MIRROR" 2>/dev/null && wait "$MIRROR" 2>/dev/null
+	MIRROR=
+	# the veth goes with its namespace, but not at once: removed here first
+	ip -n "$PEER_NS" link del eth-ct 2>/dev/null
+	ip netns del "$CT_NS" 2>/dev/null
+	ip netns add "$CT_NS" || return 1
+	ip -n "$CT_NS" link add eth0 type veth peer name eth-ct netns "$PEER_NS" || return 1
+	ip -n "$CT_NS" addr add 10.0.0.5/24 dev eth0
+	ip -n "$PEER_NS" addr add 10.0.0.1/24 dev eth-ct
+	for l in "$CT_NS lo" "$CT_NS eth0" "$PEER_NS eth-ct"; do ip -n ${l% *} link set "${l#* }" up; done
+	ip -n "$CT_NS" route add default via 10.0.0.1
+	[ "${1:-}" = nomirror ] && return 0
+	ip netns exec "$CT_NS" python3 -m http.server --bind 127.0.0.1 --directory "$W/rel/srv" 8765 >>"$W/mirror.log" 2>&1 &
+	MIRROR=$!
+	SERVERS="$SERVERS $MIRROR"
+	local i=0
+	until ip netns exec "$CT_NS" python3 -c 'import socket; socket.create_connection(("127.0.0.1", 8765), 1)' 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 50 ] || return 1; sleep 0.1
+	done
+}
+i=0; while [ ! -s "$W/ca.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$W/ca.port" ] || bail "the Istio CA did not start: $(cat "$W/ca.err")"
+
+# root_make DIR IID: a fresh root with meshboot installed and cloud-init's
+# NoCloud seed holding the pinned workload-VM user-data
+root_make() {
+	ct_root "$1" || return 1
+	local r=$1/root
+	cp -a "$STAGE/." "$r/" &&
+		cp "$NETPROBE" "$r/usr/local/bin/netprobe" &&
+		mkdir -p "$r/var/lib/cloud/seed/nocloud" "$r/etc/meshboot" &&
+		cp "$W/user-data" "$r/var/lib/cloud/seed/nocloud/user-data" &&
+		printf 'instance-id: %s\nlocal-hostname: ratings-1\n' "$2" > "$r/var/lib/cloud/seed/nocloud/meta-data" &&
+		(umask 077 && printf '%s\n' "$TOKEN" > "$r/etc/meshboot/istio-token")
+}
+
+# boot DIR NAME: boot DIR's root and wait (120 s) until systemd has run every
+# start-up job, cloud-init's and meshboot's among them; T0 is the start time
+boot() {
+	T0=$(date +%s.%N)
+	ct_start "$1" "$CT_NS" "$W/$2.console" || return 1
+	STATE=$(ct_wait 120) || return 1
+	hold "$2"
+}
+# BOOT_HOLD=NAME (first, reboot, clone, first-2.., packer): after boot NAME,
+# wait until $SCRATCH/hold is removed, to look inside with nsenter
+hold() {
+	[ "${BOOT_HOLD:-}" = "$1" ] || return 0
+	touch "$W/hold"
+	echo "# holding after boot $1: nsenter -t $CT_PID -m -u -i -n -p -C -r -w bash; rm $W/hold goes on" >&2
+	while [ -e "$W/hold" ]; do sleep 1; done
+}
+show() { ct_exec systemctl show -P "$2" "$1"; }
+pyget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"d": d}))' "$@"; }
+
+# ---- 1. first boot ---------------------------------------------------------------------
+net_up || bail "cannot set up the network"
+A=$W/a
+root_make "$A" i-boot-0001 || bail "cannot make the root"
+RA=$A/root
+if boot "$A" first; then ok "first boot: systemd up ($STATE)"
+else not_ok "first boot: systemd did not finish starting in 120 s ($STATE)"; diag "$(ct_exec journalctl -b --no-pager | tail -n 40)"; fi
+TIMES=$(pyget "$RA/var/lib/meshboot/status.json" 'd["finished"] - d["started"]')" $(pyget "$RA/var/lib/meshboot/status.json" "d['finished'] - $T0")"
+ct_exec "$MB" status > "$W/status.txt" 2>&1
+grep -q '^run done: instance i-boot-0001' "$W/status.txt" && ok "meshboot status: run done, instance i-boot-0001" ||
+	{ not_ok "meshboot status"; diag "$(cat "$W/status.txt")"; }
+expect_status "meshboot status exits 0 (done)" 0 ct_exec "$MB" status
+cloud_st=0; ct_exec cloud-init status --wait --long > "$W/cloud-init.status" 2>&1 || cloud_st=$?
+if [ $cloud_st = 0 ] && grep -q '^status: done' "$W/cloud-init.status"; then ok "cloud-init: done, no error"
+else not_ok "cloud-init: status $cloud_st"; diag "$(cat "$W/cloud-init.status")" "$(grep -E 'WARNING|ERROR' "$RA/var/log/cloud-init.log" | tail -n 20)"; fi
+grep -q 'meshboot' "$RA/var/log/cloud-init-output.log" && ! grep -qE 'Failed to run module scripts[-_]user|scripts-user.*fail' "$RA/var/log/cloud-init.log" &&
+	ok "cloud-init ran runcmd's meshboot, and its scripts-user module did not fail" ||
+	{ not_ok "cloud-init's runcmd"; diag "$(tail -n 30 "$RA/var/log/cloud-init-output.log")"; }
+for u in istio-sidecar.service meshboot-redirect.service; do
+	check "$u is active under systemd (PID 1)" ct_exec systemctl is-active --quiet "$u"
+done
+hard=$(for p in User NoNewPrivileges ProtectSystem ProtectHome PrivateTmp PrivateDevices ProtectKernelTunables \
+	ProtectKernelModules ProtectControlGroups RestrictSUIDSGID MemoryDenyWriteExecute LockPersonality; do
+	printf '%s=%s ' "$p" "$(show istio-sidecar.service "$p")"; done)
+want='User=istio-proxy NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes ProtectKernelTunables=yes ProtectKernelModules=yes ProtectControlGroups=yes RestrictSUIDSGID=yes MemoryDenyWriteExecute=yes LockPersonality=yes '
+[ "$hard" = "$want" ] && ok "the running sidecar's hardening, as systemd applied it" ||
+	{ not_ok "the running sidecar's hardening"; diag "got:  $hard" "want: $want"; }
+caps=$(show istio-sidecar.service CapabilityBoundingSet)
+pid=$(show istio-sidecar.service MainPID)
+capeff=$(ct_exec grep CapEff "/proc/$pid/status" | awk '{print $2}')
+[ -z "$caps" ] && [ "$capeff" = 0000000000000000 ] && ok "REDIRECT mode: the sidecar runs with no capability at all (bounding set empty, CapEff 0)" ||
+	{ not_ok "the sidecar's capabilities"; diag "bounding: $caps" "CapEff: $capeff"; }
+score=$(ct_exec systemd-analyze security --no-pager istio-sidecar.service 2>&1 | sed -n 's/.*Overall exposure level for istio-sidecar.service: \([0-9.]*\).*/\1/p')
+[ -n "$score" ] && awk "BEGIN { exit !($score <= 2.0) }" && ok "systemd-analyze security on the live unit: $score (<= 2.0)" ||
+	{ not_ok "systemd-analyze security on the live unit: '$score'"; }
+no=$(show network-online.target ActiveEnterTimestampMonotonic)
+ss=$(show istio-sidecar.service ExecMainStartTimestampMonotonic)
+[ -n "$no" ] && [ -n "$ss" ] && [ "$no" -gt 0 ] && [ "$ss" -gt "$no" ] && show istio-sidecar.service After | grep -qw network-online.target &&
+	ok "the sidecar started after network-online.target (+$(( (ss - no) / 1000 )) ms)" ||
+	{ not_ok "ordering after network-online.target"; diag "network-online $no, sidecar $ss"; }
+perms=$(ct_exec stat -c '%n %U:%G %a' /etc/certs/key.pem /etc/certs/cert-chain.pem /etc/certs/root-cert.pem | tr '\n' ';')
+[ "$perms" = "/etc/certs/key.pem istio-proxy:istio-proxy 600;/etc/certs/cert-chain.pem istio-proxy:istio-proxy 644;/etc/certs/root-cert.pem istio-proxy:istio-proxy 644;" ] &&
+	ok "certificate files: owners and modes" || { not_ok "certificate files"; diag "$perms"; }
+check "the certificate verifies to the mesh root and names spiffe://cluster.local/ns/bookinfo/sa/ratings" \
+	sh -c "openssl verify -CAfile '$REL/root-cert.pem' -untrusted '$RA/etc/certs/cert-chain.pem' '$RA/etc/certs/cert-chain.pem' &&
+		openssl x509 -in '$RA/etc/certs/cert-chain.pem' -noout -ext subjectAltName | grep -q 'URI:spiffe://cluster.local/ns/bookinfo/sa/ratings'"
+grep -q 'token=match' "$W/ca.log" && ok "the Istio CA (gRPC) was called with the token from /etc/meshboot/istio-token" ||
+	{ not_ok "the CA call"; diag "$(cat "$W/ca.log")"; }
+ct_exec iptables-legacy-save > "$W/rules.1"
+ct_exec ip6tables-legacy-save >> "$W/rules.1"
+grep -q -- '-A OUTPUT -p tcp -j ISTIO_OUTPUT' "$W/rules.1" && grep -q -- '-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001' "$W/rules.1" &&
+	ok "the redirect rules are in the container's netfilter" || { not_ok "redirect rules"; diag "$(cat "$W/rules.1")"; }
+# app_through NAME: an application (uid 4242) reaches 10.0.0.7:8080; the sidecar's log shows it
+app_through() {
+	local out before after
+	before=$(ct_exec grep -c -- '-> 10.0.0.7:8080' /var/log/istio/proxy.log 2>/dev/null)
+	out=$(ct_exec setpriv --reuid 4242 --regid 4242 --clear-groups /usr/local/bin/netprobe client 10.0.0.7 8080 "hello $1" 2>&1)
+	sleep 0.2
+	after=$(ct_exec grep -c -- '-> 10.0.0.7:8080' /var/log/istio/proxy.log 2>/dev/null)
+	if [ "${after:-0}" -eq $((${before:-0} + 1)) ] && [ "$out" = "echo hello $1 from 10.0.0.7:8080" ]; then
+		ok "$1: an application's connection to 10.0.0.7:8080 went through the sidecar (its log: $(ct_exec grep -- '-> 10.0.0.7:8080' /var/log/istio/proxy.log | tail -n 1))"
+	else
+		not_ok "$1: the application's connection"; diag "client: $out" "proxy log lines: ${before:-0} -> ${after:-0}" "$(ct_exec journalctl -u istio-sidecar --no-pager | tail -n 20)"
+	fi
+}
+app_through "first boot"
+ct_exec journalctl -b --no-pager -o cat > "$W/journal.1"
+leak=$(grep -rlF "$TOKEN" "$W/journal.1" "$RA/var/lib/meshboot" "$RA/var/log/cloud-init.log" "$RA/var/log/cloud-init-output.log" "$W/ca.log" 2>/dev/null)
+[ -z "$leak" ] && grep -q meshboot "$W/journal.1" && ok "the token is in no journal line, status.json, cloud-init log or CA log" ||
+	{ not_ok "the token leaked"; diag "$leak"; }
+
+# ---- 2. reboot ---------------------------------------------------------------------------
+cp "$RA/var/lib/meshboot/status.json" "$W/status.1"
+key1=$(sha256sum < "$RA/etc/certs/key.pem")
+ct_stop
+ok "poweroff: the container's systemd shut down"
+net_up || bail "cannot set up the network"
+if boot "$A" reboot; then ok "reboot: systemd up ($STATE)"; else not_ok "reboot"; fi
+cmp -s "$W/status.1" "$RA/var/lib/meshboot/status.json" && ! ct_exec journalctl -b --no-pager -o cat | grep -q 'meshboot.*stage' &&
+	ok "reboot: meshboot did not run again (status.json unchanged)" || { not_ok "reboot: status.json changed"; diag "$(ct_exec "$MB" status)"; }
+expect_status "reboot: meshboot boot by hand is a no-op that says so" 0 ct_exec "$MB" boot
+grep -q 'provisioned already' "$SCRATCH/.out" && ok "reboot: it says the instance is already provisioned ($(head -n 1 "$SCRATCH/.out"))" ||
+	{ not_ok "reboot: what meshboot boot said"; diag "$(last_output)"; }
+for u in istio-sidecar.service meshboot-redirect.service; do
+	check "reboot: $u is active again" ct_exec systemctl is-active --quiet "$u"
+done
+ct_exec iptables-legacy-save > "$W/rules.2"
+ct_exec ip6tables-legacy-save >> "$W/rules.2"
+sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' "$W/rules.1" > "$W/rules.1n"
+sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' "$W/rules.2" > "$W/rules.2n"
+cmp -s "$W/rules.1n" "$W/rules.2n" && [ "$(grep -c '^# BEGIN meshboot' "$RA/etc/hosts")" = 1 ] &&
+	ok "reboot: the rules are back, once each (the same rule set as the first boot); one hosts block" ||
+	{ not_ok "reboot: rules or hosts block"; diag "$(diff "$W/rules.1n" "$W/rules.2n")" "$(grep -c '^# BEGIN meshboot' "$RA/etc/hosts")"; }
+app_through "reboot"
+ct_stop
+
+# ---- 3. a clone: a new instance-id ---------------------------------------------------------
+sed -i 's/^instance-id: .*/instance-id: i-boot-clone/' "$RA/var/lib/cloud/seed/nocloud/meta-data"
+net_up || bail "cannot set up the network"
+boot "$A" clone && pyget "$RA/var/lib/meshboot/status.json" 'd["instance_id"], d["state"]' | grep -q "i-boot-clone.*done" &&
+	ok "clone: boot ran again for instance i-boot-clone" || { not_ok "clone: boot"; diag "$(ct_exec "$MB" status)"; }
+key2=$(sha256sum < "$RA/etc/certs/key.pem")
+[ "$key1" != "$key2" ] && [ "$(openssl x509 -in "$RA/etc/certs/cert-chain.pem" -noout -pubkey | sha256sum)" = "$(openssl pkey -in "$RA/etc/certs/key.pem" -pubout | sha256sum)" ] &&
+	ok "clone: a new workload key, and the certificate is for it" || not_ok "clone: the key"
+check "clone: the sidecar is active" ct_exec systemctl is-active --quiet istio-sidecar.service
+TIMES="$TIMES
+$(pyget "$RA/var/lib/meshboot/status.json" 'd["finished"] - d["started"]') $(pyget "$RA/var/lib/meshboot/status.json" "d['finished'] - $T0") clone"
+ct_stop
+
+# ---- 4. four more first boots: timings --------------------------------------------------------
+n=0
+for k in 2 3 4 5; do
+	net_up || bail "cannot set up the network"
+	root_make "$W/t$k" "i-boot-000$k" || bail "cannot make a root"
+	if boot "$W/t$k" "first-$k" && ct_exec "$MB" status >/dev/null; then
+		n=$((n + 1))
+		TIMES="$TIMES
+$(pyget "$W/t$k/root/var/lib/meshboot/status.json" 'd["finished"] - d["started"]') $(pyget "$W/t$k/root/var/lib/meshboot/status.json" "d['finished'] - $T0")"
+	fi
+	ct_stop
+	umount "$W/t$k/root" "$W/t$k/layer"
+done
+[ $n = 4 ] && ok "four more first boots on fresh roots: all provisioned" || not_ok "more first boots: $n of 4"
+firsts=$(printf '%s\n' "$TIMES" | grep -v clone)
+med() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+boot_med=$(printf '%s\n' "$firsts" | awk '{ print $2 }' | med)
+mb_med=$(printf '%s\n' "$firsts" | awk '{ print $1 }' | med)
+diag "first boots (meshboot's own time, container start to meshboot done, seconds):" "$firsts"
+summary=$(awk -v b="$boot_med" -v m="$mb_med" 'BEGIN { printf "container start to meshboot done: median %.2f s over 5 first boots; meshboot itself (status.json): median %.3f s, %.0f%% of it", b, m, 100 * m / b }')
+diag "$summary"
+[ -n "${BOOT_TIMINGS:-}" ] && printf '%s\n%s\n' "$summary" "$firsts" > "$BOOT_TIMINGS"
+
+# ---- 5. the Packer path: bake, then boot with the mirror gone ------------------------------------
+P=$W/packer
+root_make "$P" i-packer-0001 || bail "cannot make a root"
+RP=$P/root
+cp "$W/user-data" "$RP/etc/meshboot/meshboot.yaml"
+rm -rf "$RP/var/lib/cloud/seed"
+touch "$RP/etc/cloud/cloud-init.disabled"
+mkdir -p "$RP/var/lib/cloud/data" && echo i-packer-0001 > "$RP/var/lib/cloud/data/instance-id"
+expect_status "packer: meshboot bake into the image's root" 0 ip netns exec "$CT_NS" "$STAGE$MB" --root "$RP" \
+	--config "$RP/etc/meshboot/meshboot.yaml" bake
+unit=$(cd "$RP" && find usr/local/lib/systemd/system lib/systemd/system usr/lib/systemd/system -name meshboot-firstboot.service 2>/dev/null | head -n 1)
+mkdir -p "$RP/etc/systemd/system/multi-user.target.wants"
+ln -s "/$unit" "$RP/etc/systemd/system/multi-user.target.wants/meshboot-firstboot.service"
+[ ! -e "$RP/etc/certs/key.pem" ] && [ ! -e "$RP/var/lib/meshboot/instance" ] && [ -d "$RP/var/cache/meshboot" ] &&
+	ok "packer: the baked root holds the verified cache and no instance secret" || not_ok "packer: what bake left"
+net_up nomirror || bail "cannot set up the network"
+if boot "$P" packer && ct_exec "$MB" status > "$W/packer.status" 2>&1; then
+	ok "packer: the first-boot unit ran meshboot boot with no mirror: done"
+else not_ok "packer: boot without the mirror"; diag "$(cat "$W/packer.status")" "$(ct_exec journalctl -u meshboot-firstboot --no-pager | tail -n 30)"; fi
+check "packer: meshboot-firstboot.service succeeded; the sidecar is active" \
+	ct_exec systemctl is-active --quiet meshboot-firstboot.service istio-sidecar.service
+ct_stop
+finish
