@@ -23,7 +23,8 @@
 #      new key;
 #   4. four more first boots on fresh roots: the timings;
 #   5. the Packer path: `meshboot bake` into a fresh root, the mirror gone,
-#      the first-boot unit runs `meshboot boot` from /etc/meshboot.
+#      the first-boot unit runs `meshboot boot` from /etc/meshboot;
+#   6. there, `meshboot clean` under systemd, and `meshboot boot` again.
 if [ -z "${MESHBOOT_BOOT_UNSHARED:-}" ]; then
 	# every mount of this test lives and dies with a mount namespace of its own
 	MESHBOOT_BOOT_UNSHARED=1 exec unshare --mount --propagation private bash "$0" "$@"
@@ -61,7 +62,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-plan 34
+plan 38
 
 # ---- the release, the CA, the configuration ------------------------------------------
 W=$SCRATCH
@@ -313,5 +314,20 @@ if boot "$P" packer && ct_exec "$MB" status > "$W/packer.status" 2>&1; then
 else not_ok "packer: boot without the mirror"; diag "$(cat "$W/packer.status")" "$(ct_exec journalctl -u meshboot-firstboot --no-pager | tail -n 30)"; fi
 check "packer: meshboot-firstboot.service succeeded; the sidecar is active" \
 	ct_exec systemctl is-active --quiet meshboot-firstboot.service istio-sidecar.service
+
+# ---- 6. clean under systemd, then boot again ------------------------------------------------------
+expect_status "clean under systemd: exit 0" 0 ct_exec "$MB" clean
+act=$(ct_exec systemctl is-active istio-sidecar.service meshboot-redirect.service | tr '\n' ' ')
+ena=$(ct_exec systemctl is-enabled istio-sidecar.service meshboot-redirect.service 2>&1 | tr '\n' ' ')
+[ "$act" = "inactive inactive " ] && [ "$ena" = "disabled disabled " ] &&
+	! ct_exec iptables-legacy-save | grep -q ISTIO && ! grep -q '^# BEGIN meshboot' "$RP/etc/hosts" &&
+	[ -x "$RP/opt/meshboot/sidecar/current/usr/local/bin/pilot-agent" ] &&
+	ok "clean: the units stopped and disabled by systemd, no rule, no hosts block; the install kept" ||
+	{ not_ok "clean under systemd"; diag "active: $act" "enabled: $ena" "$(last_output)"; }
+expect_status "after clean, meshboot boot provisions again (no mirror: the cache)" 0 ct_exec "$MB" boot
+# (started with --no-block: meshboot may run inside a unit they are ordered after)
+i=0; until ct_exec systemctl is-active --quiet istio-sidecar.service || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "after clean and boot: the sidecar and the redirect are active again" \
+	ct_exec systemctl is-active --quiet istio-sidecar.service meshboot-redirect.service
 ct_stop
 finish
