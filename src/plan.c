@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "plan.h"
 
+#include "autoconf.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -71,7 +71,7 @@ struct certs_plan {
 	char spiffe[512];
 	struct buf key, csr, chain;
 	bool key_new;
-	bool key_foreign;        /* the key on disk was made for another instance */
+	const char *key_foreign; /* why the key on disk is not this instance's, or NULL */
 	char key_record[256];    /* RUNONCE_INSTANCE_DIR/<id>/key.sha256 */
 	char key_fp[65];         /* what it records: the key's public fingerprint */
 	bool chain_kept;
@@ -293,11 +293,13 @@ static bool key_ours(const char *root, struct certs_plan *p)
 {
 	char fp[65], why[256];
 	struct buf rec = { 0 };
-	bool ours = buf_read(&rec, root, p->key_record, false) == 0 && rec.n >= 64 &&
-	            certs_key_fingerprint(p->key.p, p->key.n, fp, why, sizeof(why)) == 0 && memcmp(rec.p, fp, 64) == 0;
+	p->key_foreign = NULL;
+	if (buf_read(&rec, root, p->key_record, false) < 0 || rec.n < 64)
+		p->key_foreign = "has no record";
+	else if (certs_key_fingerprint(p->key.p, p->key.n, fp, why, sizeof(why)) < 0 || memcmp(rec.p, fp, 64) != 0)
+		p->key_foreign = "is not the key recorded";
 	buf_free(&rec);
-	p->key_foreign = !ours;
-	return ours;
+	return !p->key_foreign;
 }
 
 /* Keep the key on disk?  Only without --force, when it was made for this
@@ -540,8 +542,9 @@ int certs_ensure(const struct config *c, const char *root, uid_t uid, gid_t gid,
 	if (p.chain.p)
 		certs_validity_line(p.chain.p, p.chain.n, until, sizeof(until));
 	if (p.key_foreign && p.key_new && !force)
-		log_info("certificates: the key in %s/key.pem was not made for instance %s (a cloned disk or an image "
-		         "made from a provisioned host): replaced", CERTS_DIR, instance_id);
+		log_info("certificates: the key in %s/key.pem %s for instance %s in %s (a cloned disk, an image made "
+		         "from a provisioned host, or a run killed before recording it): replaced", CERTS_DIR,
+		         p.key_foreign, instance_id, p.key_record);
 	if (p.ca_created)
 		log_info("certificates: created the mesh CA (%s/ca-cert.pem, %s days)", CACERTS_DIR, "3650");
 	if (!p.chain.p) {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "unit.h"
 
+#include "autoconf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -62,7 +62,11 @@ char *path_in_root(const char *root, const char *abs_path);
  * -EFBIG when larger, -ENOENT etc. as from open(2).  *out is NUL-terminated. */
 int file_read_all(const char *path, size_t max, char **out, size_t *out_len);
 /* Open path inside root as if root were "/": symlinks (also absolute
- * ones) resolve within root, ".." cannot leave it (openat2 RESOLVE_IN_ROOT).
+ * ones) resolve within root, ".." cannot leave it, magic links (/proc/PID/fd)
+ * are refused (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).  Where
+ * openat2 is refused (ENOSYS: a seccomp filter such as systemd's
+ * RestrictSUIDSGID=) and root is "/", a plain openat: the same lookup, but
+ * magic links are followed.  Under another root that is an error.
  * O_CLOEXEC is added.  Returns an fd or a negative errno. */
 int root_open(const char *root, const char *path, int flags, mode_t mode);
 /* file_read_all for a path inside root (see root_open); the last component

@@ -1,7 +1,8 @@
 # A booted Debian 12 container for tests/boot/boot.sh.  Sourced, not run;
 # the caller runs in a private mount namespace of its own (boot.sh re-execs
 # itself under `unshare --mount`), so every mount made here is gone when the
-# test ends, however it ends.
+# test ends, however it ends; the container's PID namespace dies with the
+# unshare process that made it (--kill-child).
 #
 # The root: this machine's Debian 12 system as the read-only lower layer of
 # an overlay whose upper layer is a tmpfs of the test's.  Nothing is written
@@ -23,7 +24,8 @@
 #                         start-up job done: cloud-init's too); prints
 #                         is-system-running's answer
 #   ct_stop               power the container off (SIGRTMIN+4 to its PID 1);
-#                         after 30 s, kill everything in its cgroup
+#                         after 30 s, kill everything in its cgroup and
+#                         return 1
 #   ct_cleanup            stop a running container, remove its cgroup
 
 CT_INIT=${CT_INIT:-$(dirname "${BASH_SOURCE[0]}")/ct-init}
@@ -63,6 +65,9 @@ ct_root() {
 	# no resolver but the container's own loopback: a name lookup never
 	# leaves for the machine's DNS server
 	rm -f "$r/etc/resolv.conf" && echo 'nameserver 127.0.0.1' > "$r/etc/resolv.conf"
+	# whatever of meshboot's the machine itself may hold is not the image's
+	rm -rf "$r/etc/certs" "$r/etc/cacerts" "$r/etc/meshboot" "$r/etc/istio" "$r/opt/meshboot" \
+		"$r/var/lib/meshboot" "$r/var/cache/meshboot" "$r/var/lib/istio" "$r/etc/sysusers.d/meshboot.conf"
 	rm -rf "$r/var/lib/cloud" "$r/var/log/cloud-init.log" "$r/var/log/cloud-init-output.log" "$r/var/log/journal"
 	mkdir -p "$r/var/log/journal"
 }
@@ -74,7 +79,7 @@ ct_start() {
 	CT_CG=$cg2/meshboot-boot-$$-$CT_N
 	mkdir "$CT_CG" || return 1
 	(echo "$BASHPID" > "$CT_CG/cgroup.procs" &&
-		exec ip netns exec "$2" unshare --mount --pid --uts --ipc --cgroup --fork --propagation private \
+		exec ip netns exec "$2" unshare --mount --pid --uts --ipc --cgroup --fork --kill-child --propagation private \
 			"$CT_INIT" "$1/root") > "$3" 2>&1 &
 	CT_UNSHARE=$!
 	local i=0 p
@@ -90,7 +95,7 @@ ct_start() {
 }
 
 ct_exec() {
-	nsenter -t "$CT_PID" -m -u -i -n -p -C -r -w -- \
+	timeout 120 nsenter -t "$CT_PID" -m -u -i -n -p -C -r -w -- \
 		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"
 }
 
@@ -116,7 +121,8 @@ ct_stop() {
 	[ -n "$CT_PID" ] && kill -s RTMIN+4 "$CT_PID" 2>/dev/null
 	local i=0
 	while kill -0 "$CT_UNSHARE" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -0 "$CT_UNSHARE" 2>/dev/null && { _ct_cg_kill; kill -9 "$CT_UNSHARE" 2>/dev/null; }
+	local forced=0
+	kill -0 "$CT_UNSHARE" 2>/dev/null && { forced=1; _ct_cg_kill; kill -9 "$CT_UNSHARE" 2>/dev/null; }
 	wait "$CT_UNSHARE" 2>/dev/null
 	_ct_cg_kill
 	i=0
@@ -124,6 +130,7 @@ ct_stop() {
 		sleep 0.1; i=$((i + 1))
 	done
 	CT_PID= CT_UNSHARE= CT_CG=
+	return $forced
 }
 
 ct_cleanup() { ct_stop; }

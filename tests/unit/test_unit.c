@@ -3,6 +3,8 @@
  * quoting), the rendered unit text per role and for the redirect, the
  * redirect's flags (they must rebuild the configuration's rules), and
  * writing units under a root. */
+#include "autoconf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
