@@ -23,7 +23,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/release.sh"
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces, iptables inside them)" >&2; exit 77; }
 for t in ip iptables-legacy-save minisign openssl dpkg-deb python3 setpriv tar sha256sum; do
-	command -v "$t" >/dev/null || { echo "demo: $t is not installed (tools/dev demo installs .ci/packages)" >&2; exit 69; }
+	command -v "$t" >/dev/null || { echo "demo: $t is not installed (tools/dev demo installs Build-Depends from debian/control)" >&2; exit 69; }
 done
 
 W=$(mktemp -d /tmp/meshboot-demo.XXXXXX)

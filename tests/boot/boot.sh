@@ -2,7 +2,8 @@
 # make check-boot: a Debian 12 system boots under systemd (PID 1) and
 # cloud-init, and cloud-init runs meshboot from user-data.
 #
-#   boot.sh STAGE    STAGE is a `make install DESTDIR=STAGE` of meshboot
+#   boot.sh DEB      DEB is meshboot's Debian package (make check-boot
+#                    builds it with dpkg-buildpackage from `make dist`)
 #
 # The network: "ct" (the container's, made anew for each boot: a reboot
 # starts with an empty firewall) holds the sample release's mirror on
@@ -24,12 +25,13 @@
 #   4. four more first boots on fresh roots: the timings;
 #   5. the Packer path: `meshboot bake` into a fresh root, the mirror gone,
 #      the first-boot unit runs `meshboot boot` from /etc/meshboot;
-#   6. there, `meshboot clean` under systemd, and `meshboot boot` again.
+#   6. there, `meshboot clean` under systemd, and `meshboot boot` again;
+#   7. `meshboot clean --all` and `dpkg --purge meshboot` leave nothing.
 if [ -z "${MESHBOOT_BOOT_UNSHARED:-}" ]; then
 	# every mount of this test lives and dies with a mount namespace of its own
 	MESHBOOT_BOOT_UNSHARED=1 exec unshare --mount --propagation private bash "$0" "$@"
 fi
-STAGE=${1:?usage: boot.sh STAGE (a make install DESTDIR)}
+DEB=${1:?usage: boot.sh DEB, the meshboot package}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$SRCDIR/tests/integration/lib.sh"
 bail() { echo "Bail out! $*"; exit 1; }
@@ -37,14 +39,13 @@ bail() { echo "Bail out! $*"; exit 1; }
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
 if ! grep -qw overlay /proc/filesystems; then echo "1..0 # SKIP this kernel has no overlayfs"; exit 77; fi
 for t in ip unshare nsenter setpriv pivot_root cloud-init openssl minisign dpkg-deb python3 iptables-legacy-save; do
-	command -v "$t" >/dev/null || bail "$t is not installed (.ci/packages)"
+	command -v "$t" >/dev/null || bail "$t is not installed (Build-Depends in debian/control)"
 done
-[ -x /lib/systemd/systemd ] || bail "systemd is not installed (.ci/packages)"
+[ -x /lib/systemd/systemd ] || bail "systemd is not installed (Build-Depends in debian/control)"
 GRPC_CA=$BUILDDIR/tests/grpc-ca/grpc-ca-server NETPROBE=$BUILDDIR/tests/netprobe
 [ -x "$GRPC_CA" ] && [ -x "$NETPROBE" ] || bail "make check builds $GRPC_CA and $NETPROBE"
-sbin=$(find "$STAGE" -path '*/sbin/meshboot' -type f | head -n 1)
-[ -x "$sbin" ] || bail "no sbin/meshboot under $STAGE"
-MB=${sbin#"$STAGE"}
+[ -f "$DEB" ] && dpkg-deb -c "$DEB" | grep -q ' ./usr/sbin/meshboot$' || bail "$DEB is not meshboot's package"
+MB=/usr/sbin/meshboot
 . "$SRCDIR/tests/release.sh"
 . "$here/ct.sh"
 
@@ -62,7 +63,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-plan 38
+plan 41
 
 # ---- the release, the CA, the configuration ------------------------------------------
 W=$SCRATCH
@@ -138,8 +139,9 @@ i=0; while [ ! -s "$W/ca.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); 
 root_make() {
 	ct_root "$1" || return 1
 	local r=$1/root
-	cp -a "$STAGE/." "$r/" &&
-		cp "$NETPROBE" "$r/usr/local/bin/netprobe" &&
+	# the package, as an image build installs it (no maintainer script but postrm)
+	dpkg --root="$r" --force-unsafe-io -i "$DEB" >"$1.dpkg.log" 2>&1 || { cat "$1.dpkg.log" >&2; return 1; }
+	cp "$NETPROBE" "$r/usr/local/bin/netprobe" &&
 		mkdir -p "$r/var/lib/cloud/seed/nocloud" "$r/etc/meshboot" &&
 		cp "$W/user-data" "$r/var/lib/cloud/seed/nocloud/user-data" &&
 		printf 'instance-id: %s\nlocal-hostname: ratings-1\n' "$2" > "$r/var/lib/cloud/seed/nocloud/meta-data" &&
@@ -170,6 +172,9 @@ net_up || bail "cannot set up the network"
 A=$W/a
 root_make "$A" i-boot-0001 || bail "cannot make the root"
 RA=$A/root
+st=$(systemctl --root="$RA" is-enabled meshboot-firstboot.service 2>&1)
+[ "$st" = disabled ] && ok "package: installed, and it enables nothing (meshboot-firstboot.service: $st)" ||
+	not_ok "package: meshboot-firstboot.service is $st after install"
 if boot "$A" first; then ok "first boot: systemd up ($STATE)"
 else not_ok "first boot: systemd did not finish starting in 120 s ($STATE)"; diag "$(ct_exec journalctl -b --no-pager | tail -n 40)"; fi
 TIMES=$(pyget "$RA/var/lib/meshboot/status.json" 'd["finished"] - d["started"]')" $(pyget "$RA/var/lib/meshboot/status.json" "d['finished'] - $T0")"
@@ -308,11 +313,11 @@ cp "$W/user-data" "$RP/etc/meshboot/meshboot.yaml"
 rm -rf "$RP/var/lib/cloud/seed"
 touch "$RP/etc/cloud/cloud-init.disabled"
 mkdir -p "$RP/var/lib/cloud/data" && echo i-packer-0001 > "$RP/var/lib/cloud/data/instance-id"
-expect_status "packer: meshboot bake into the image's root" 0 ip netns exec "$CT_NS" "$STAGE$MB" --root "$RP" \
+# the image's own meshboot (the package's: its units name /usr/sbin/meshboot)
+expect_status "packer: meshboot bake into the image's root" 0 ip netns exec "$CT_NS" "$RP$MB" --root "$RP" \
 	--config "$RP/etc/meshboot/meshboot.yaml" bake
-unit=$(cd "$RP" && find usr/local/lib/systemd/system lib/systemd/system usr/lib/systemd/system -name meshboot-firstboot.service 2>/dev/null | head -n 1)
-mkdir -p "$RP/etc/systemd/system/multi-user.target.wants"
-ln -s "/$unit" "$RP/etc/systemd/system/multi-user.target.wants/meshboot-firstboot.service"
+expect_status "packer: systemctl --root enables the first-boot unit the package installed" 0 \
+	systemctl --root="$RP" enable meshboot-firstboot.service
 [ ! -e "$RP/etc/certs/key.pem" ] && [ ! -e "$RP/var/lib/meshboot/instance" ] && [ -d "$RP/var/cache/meshboot" ] &&
 	ok "packer: the baked root holds the verified cache and no instance secret" || not_ok "packer: what bake left"
 net_up nomirror || bail "cannot set up the network"
@@ -336,5 +341,16 @@ expect_status "after clean, meshboot boot provisions again (no mirror: the cache
 i=0; until ct_exec systemctl is-active --quiet istio-sidecar.service || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "after clean and boot: the sidecar and the redirect are active again" \
 	ct_exec systemctl is-active --quiet istio-sidecar.service meshboot-redirect.service
+
+# ---- 7. the package: removed and purged ------------------------------------------------------------
+ct_exec "$MB" clean --all > "$W/clean-all.log" 2>&1
+ct_exec dpkg --purge meshboot > "$W/purge.log" 2>&1; st=$?
+left=$(for f in /usr/sbin/meshboot /lib/systemd/system/meshboot-firstboot.service /usr/share/man/man8/meshboot.8.gz \
+	/usr/share/bash-completion/completions/meshboot /usr/share/doc/meshboot /var/lib/meshboot /var/cache/meshboot \
+	/opt/meshboot/sidecar /etc/systemd/system/istio-sidecar.service; do
+	ct_exec test -e "$f" && echo "$f"; done)
+[ $st = 0 ] && [ -z "$left" ] && ! ct_exec dpkg -s meshboot >/dev/null 2>&1 && ! grep -v "directory '/etc/meshboot' not empty" "$W/purge.log" | grep -q warning &&
+	ok "package: meshboot clean --all, then dpkg --purge: nothing of meshboot's is left (the admin's /etc/meshboot stays)" ||
+	{ not_ok "package: purge (exit $st)"; diag "left: $left" "$(cat "$W/purge.log")"; }
 ct_stop
 finish

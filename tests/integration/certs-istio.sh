@@ -11,7 +11,7 @@
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
 . "$SRCDIR/tests/integration/pki.sh"
-command -v node >/dev/null || bail "node is not installed (see .ci/packages: nodejs)"
+command -v node >/dev/null || bail "node is not installed (Build-Depends in debian/control: nodejs)"
 GRPC_CA=$BUILDDIR/tests/grpc-ca/grpc-ca-server
 [ -x "$GRPC_CA" ] || bail "$GRPC_CA is not built (make check builds it)"
 plan 29

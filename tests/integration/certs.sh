@@ -60,7 +60,7 @@ config "$SCRATCH/local.yaml" sidecar ratings "root: {pem: $(pem_yaml "$PKI/mesh.
 	"dns_names: [ratings.bookinfo.svc]" "ip_addresses: [10.0.0.5]" "lifetime_hours: 48" \
 	"ca: {mode: local, cert_file: /etc/meshboot/ca/ca-cert.pem, key_file: /etc/meshboot/ca/ca-key.pem}"
 C=$R/etc/certs
-command -v strace >/dev/null || bail "strace is not installed (see .ci/packages)"
+command -v strace >/dev/null || bail "strace is not installed (Build-Depends in debian/control)"
 # (LeakSanitizer cannot run under ptrace: leaks are checked by every other run)
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -y -o "$SCRATCH/strace.local" -e trace=chmod,fchmod,fchmodat "$MESHBOOT" --root "$R" -v -c "$SCRATCH/local.yaml" run > "$SCRATCH/local.log" 2>&1 &&
 	ok "local: run" || { not_ok "local: run"; diag "$(cat "$SCRATCH/local.log")"; }

@@ -7,7 +7,7 @@
 # artifact the manifest does not list are refused with nothing on disk.
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
-command -v minisign >/dev/null || { echo "Bail out! minisign is not installed (see .ci/packages)"; exit 1; }
+command -v minisign >/dev/null || { echo "Bail out! minisign is not installed (Build-Depends in debian/control)"; exit 1; }
 plan 24
 
 http_start

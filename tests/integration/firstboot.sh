@@ -9,7 +9,7 @@
 # fails, no restart loop).  And the bash completion, in plain bash.
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
-command -v systemd-analyze >/dev/null || bail "systemd-analyze is not installed (see .ci/packages: systemd)"
+command -v systemd-analyze >/dev/null || bail "systemd-analyze is not installed (Build-Depends in debian/control: systemd)"
 UNIT=$BUILDDIR/data/meshboot-firstboot.service
 [ -f "$UNIT" ] || bail "$UNIT is not built (make builds it)"
 plan 17

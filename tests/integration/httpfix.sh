@@ -57,7 +57,7 @@ trap 'exit 143' TERM
 
 bail() { echo "Bail out! $*"; exit 1; }
 for t in openssl tar gzip sha256sum sha512sum timeout od dd find; do
-	command -v "$t" >/dev/null || bail "$t is not installed (see .ci/packages)"
+	command -v "$t" >/dev/null || bail "$t is not installed (Build-Depends in debian/control)"
 done
 [ -x "$FAULTSERVER" ] || bail "$FAULTSERVER is not built (make check builds it)"
 mkdir -p "$HTTP_DIR" "$WWW" "$TLS" || bail "cannot make the fixture's directories"

@@ -65,7 +65,7 @@ AS_SIDECAR="setpriv --reuid=$PROXY_UID --regid=$PROXY_UID --clear-groups --"
 netns_setup() {
 	for t in ip ss iptables-legacy iptables-legacy-save iptables-legacy-restore ip6tables-legacy \
 		ip6tables-legacy-save ip6tables-legacy-restore setpriv flock timeout "$@"; do
-		command -v "$t" >/dev/null || bail "$t is not installed (see .ci/packages)"
+		command -v "$t" >/dev/null || bail "$t is not installed (Build-Depends in debian/control)"
 	done
 	[ -x "$BUILDDIR/tests/netprobe" ] || bail "$BUILDDIR/tests/netprobe is not built (make check builds it)"
 	cp "$BUILDDIR/tests/netprobe" "$NETPROBE" && chmod 755 "$NETPROBE" && chmod 711 "$SCRATCH" || bail "cannot copy netprobe"

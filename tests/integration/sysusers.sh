@@ -5,7 +5,7 @@
 # users, with the same ids, home and shell.
 . "$SRCDIR/tests/integration/lib.sh"
 . "$SRCDIR/tests/integration/httpfix.sh"
-command -v systemd-sysusers >/dev/null || bail "systemd-sysusers is not installed (see .ci/packages: systemd)"
+command -v systemd-sysusers >/dev/null || bail "systemd-sysusers is not installed (Build-Depends in debian/control: systemd)"
 plan 5
 http_start
 t=$SCRATCH/art
