@@ -345,10 +345,11 @@ check "after clean and boot: the sidecar and the redirect are active again" \
 # ---- 7. the package: removed and purged ------------------------------------------------------------
 ct_exec "$MB" clean --all > "$W/clean-all.log" 2>&1
 ct_exec dpkg --purge meshboot > "$W/purge.log" 2>&1; st=$?
-left=$(for f in /usr/sbin/meshboot /lib/systemd/system/meshboot-firstboot.service /usr/share/man/man8/meshboot.8.gz \
+left=$(for f in /usr/sbin/meshboot /usr/lib/systemd/system/meshboot-firstboot.service \
+	/etc/systemd/system/multi-user.target.wants/meshboot-firstboot.service /usr/share/man/man8/meshboot.8.gz \
 	/usr/share/bash-completion/completions/meshboot /usr/share/doc/meshboot /var/lib/meshboot /var/cache/meshboot \
 	/opt/meshboot/sidecar /etc/systemd/system/istio-sidecar.service; do
-	ct_exec test -e "$f" && echo "$f"; done)
+	ct_exec sh -c 'test -e "$1" || test -L "$1"' _ "$f" && echo "$f"; done)
 [ $st = 0 ] && [ -z "$left" ] && ! ct_exec dpkg -s meshboot >/dev/null 2>&1 && ! grep -v "directory '/etc/meshboot' not empty" "$W/purge.log" | grep -q warning &&
 	ok "package: meshboot clean --all, then dpkg --purge: nothing of meshboot's is left (the admin's /etc/meshboot stays)" ||
 	{ not_ok "package: purge (exit $st)"; diag "left: $left" "$(cat "$W/purge.log")"; }
