@@ -63,7 +63,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-plan 41
+plan 42
 
 # ---- the release, the CA, the configuration ------------------------------------------
 W=$SCRATCH
@@ -205,6 +205,11 @@ capeff=$(ct_exec grep CapEff "/proc/$pid/status" | awk '{print $2}')
 score=$(ct_exec systemd-analyze security --no-pager istio-sidecar.service 2>&1 | sed -n 's/.*Overall exposure level for istio-sidecar.service: \([0-9.]*\).*/\1/p')
 [ -n "$score" ] && awk "BEGIN { exit !($score <= 2.0) }" && ok "systemd-analyze security on the live unit: $score (<= 2.0)" ||
 	{ not_ok "systemd-analyze security on the live unit: '$score'"; }
+# verify on the installed system: the executables each unit names exist there
+vout=$(ct_exec systemd-analyze verify /etc/systemd/system/istio-sidecar.service \
+	/etc/systemd/system/meshboot-redirect.service /usr/lib/systemd/system/meshboot-firstboot.service 2>&1); vst=$?
+[ $vst = 0 ] && [ -z "$vout" ] && ok "systemd-analyze verify inside the system: the sidecar, redirect and first-boot units, not a word" ||
+	{ not_ok "systemd-analyze verify inside the system (exit $vst)"; diag "$vout"; }
 no=$(show network-online.target ActiveEnterTimestampMonotonic)
 ss=$(show istio-sidecar.service ExecMainStartTimestampMonotonic)
 [ -n "$no" ] && [ -n "$ss" ] && [ "$no" -gt 0 ] && [ "$ss" -gt "$no" ] && show istio-sidecar.service After | grep -qw network-online.target &&
