@@ -23,6 +23,8 @@
 #   3. the same root with a new instance-id (a clone): boot runs again, a
 #      new key;
 #   4. four more first boots on fresh roots: the timings;
+#   4b. a wrong pin and a typo in user-data at boot: the error names the
+#      place, cloud-init reports it, nothing of the mesh is on the host;
 #   5. the Packer path: `meshboot bake` into a fresh root, the mirror gone,
 #      the first-boot unit runs `meshboot boot` from /etc/meshboot;
 #   6. there, `meshboot clean` under systemd, and `meshboot boot` again;
@@ -63,7 +65,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-plan 42
+plan 46
 
 # ---- the release, the CA, the configuration ------------------------------------------
 W=$SCRATCH
@@ -309,6 +311,50 @@ diag "first boots (meshboot's own time, container start to meshboot done, second
 summary=$(awk -v b="$boot_med" -v m="$mb_med" 'BEGIN { printf "container start to meshboot done: median %.2f s over 5 first boots; meshboot itself (status.json): median %.3f s, %.0f%% of it", b, m, 100 * m / b }')
 diag "$summary"
 [ -n "${BOOT_TIMINGS:-}" ] && printf '%s\n%s\n' "$summary" "$firsts" > "$BOOT_TIMINGS"
+
+# ---- 4b. bad input at boot: a wrong pin, a typo in user-data -----------------------------------------
+# bad_boot NAME USER-DATA: a fresh root whose cloud-init runs meshboot on
+# USER-DATA; sets $BR (its root), $BADLOG (cloud-init-output.log)
+bad_boot() {
+	net_up || bail "cannot set up the network"
+	root_make "$W/$1" "i-$1" || bail "cannot make a root"
+	BR=$W/$1/root
+	cp "$2" "$BR/var/lib/cloud/seed/nocloud/user-data"
+	boot "$W/$1" "$1" || not_ok "$1: systemd did not finish starting ($STATE)"
+	ct_exec cloud-init status --wait > "$W/$1.cloud" 2>&1; CLOUD_ST=$?
+	BADLOG=$BR/var/log/cloud-init-output.log
+}
+# nothing of the mesh on the host: no unit, no installed version, no key, no rule, no hosts block
+untouched() {
+	[ ! -e "$BR/etc/systemd/system/istio-sidecar.service" ] && [ ! -e "$BR/opt/meshboot/sidecar" ] &&
+		[ ! -e "$BR/etc/certs" ] && ! ct_exec iptables-legacy-save | grep -q ISTIO &&
+		! grep -q '^# BEGIN meshboot' "$BR/etc/hosts" && ! ct_exec systemctl is-active --quiet istio-sidecar.service
+}
+good=$(sed -n 's/^      sha256: \([0-9a-f]\{64\}\)$/\1/p' "$W/user-data" | head -n 1)
+bad=$(printf '%s' "$good" | sed 's/^./0/; t; s/^/0/')
+[ "$bad" = "$good" ] && bad=$(printf '%s' "$good" | sed 's/^./1/')
+sed "s/$good/$bad/" "$W/user-data" > "$W/user-data.badpin"
+bad_boot badpin "$W/user-data.badpin"
+grep -q "mismatch: expected $bad, got $good" "$BADLOG" && grep -q 'http://127.0.0.1:8765/release/deb/istio-sidecar.deb' "$BADLOG" &&
+	{ ok "wrong pin at boot: cloud-init's output names the URL and both digests"; diag "$(grep -m1 mismatch "$BADLOG")"; } ||
+	{ not_ok "wrong pin at boot: the message"; diag "$(tail -n 15 "$BADLOG")"; }
+ct_exec "$MB" status > "$W/badpin.status" 2>&1; st=$?
+[ $st = 1 ] && untouched && [ $CLOUD_ST != 0 ] &&
+	ok "wrong pin at boot: meshboot status failed (1), cloud-init reports the error ($(grep '^status' "$W/badpin.cloud")), nothing of the mesh on the host" ||
+	{ not_ok "wrong pin at boot: status $st, cloud-init $CLOUD_ST"; diag "$(cat "$W/badpin.status")" "$(cat "$W/badpin.cloud")"; }
+ct_stop
+umount "$W/badpin/root" "$W/badpin/layer"
+# a typo: "mdoe" for "mode" under redirect:
+sed 's/^    mode: REDIRECT/    mdoe: REDIRECT/' "$W/user-data" > "$W/user-data.typo"
+line=$(grep -n '^    mdoe: REDIRECT' "$W/user-data.typo" | cut -d: -f1)
+bad_boot typo "$W/user-data.typo"
+grep -qE "user-data[^:]*:$line:5: .*mdoe" "$BADLOG" &&
+	{ ok "typo in user-data at boot: the error names the place (line $line, column 5) and the key"; diag "$(grep -m1 mdoe "$BADLOG")"; } ||
+	{ not_ok "typo at boot: the message"; diag "$(tail -n 10 "$BADLOG")"; }
+untouched && [ $CLOUD_ST != 0 ] && ok "typo in user-data at boot: cloud-init reports the error, nothing of the mesh on the host" ||
+	{ not_ok "typo at boot: what was left (cloud-init $CLOUD_ST)"; diag "$(cat "$W/typo.cloud")"; }
+ct_stop
+umount "$W/typo/root" "$W/typo/layer"
 
 # ---- 5. the Packer path: bake, then boot with the mirror gone ------------------------------------
 P=$W/packer
