@@ -307,7 +307,8 @@ static void plan_certs(struct pb *b, const struct config *c)
 	   mesh_ca ? "the mesh CA created here" : "the CA certificate");
 	if (c->certs.root_sha256)
 		kv(b, "root_sha256", "%s", c->certs.root_sha256);
-	kv(b, "key", "/etc/certs/key.pem (0600 %s), %s, generated on this host", owner,
+	kv(b, "key", "/etc/certs/key.pem (0600 %s), %s, generated on this host; kept across this instance's boots, "
+	   "replaced on a clone (recorded in /var/lib/meshboot/instance/ID/key.sha256)", owner,
 	   key_type_name(c->certs.key_type));
 	kv(b, "san", "URI:spiffe://%s/ns/%s/sa/%s", c->mesh.trust_domain, c->mesh.namespace_,
 	   c->mesh.service_account);
