@@ -25,6 +25,8 @@
 #   4. four more first boots on fresh roots: the timings;
 #   4b. a wrong pin and a typo in user-data at boot: the error names the
 #      place, cloud-init reports it, nothing of the mesh is on the host;
+#   4c. cloud-config/multipart as gzip-compressed MIME user-data: meshboot
+#      runs, and the script part runs after it;
 #   5. the Packer path: `meshboot bake` into a fresh root, the mirror gone,
 #      the first-boot unit runs `meshboot boot` from /etc/meshboot;
 #   6. there, `meshboot clean` under systemd, and `meshboot boot` again;
@@ -65,7 +67,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-plan 46
+plan 48
 
 # ---- the release, the CA, the configuration ------------------------------------------
 W=$SCRATCH
@@ -313,9 +315,9 @@ diag "$summary"
 [ -n "${BOOT_TIMINGS:-}" ] && printf '%s\n%s\n' "$summary" "$firsts" > "$BOOT_TIMINGS"
 
 # ---- 4b. bad input at boot: a wrong pin, a typo in user-data -----------------------------------------
-# bad_boot NAME USER-DATA: a fresh root whose cloud-init runs meshboot on
+# userdata_boot NAME USER-DATA: a fresh root whose cloud-init runs meshboot on
 # USER-DATA; sets $BR (its root), $BADLOG (cloud-init-output.log)
-bad_boot() {
+userdata_boot() {
 	net_up || bail "cannot set up the network"
 	root_make "$W/$1" "i-$1" || bail "cannot make a root"
 	BR=$W/$1/root
@@ -334,7 +336,7 @@ good=$(sed -n 's/^      sha256: \([0-9a-f]\{64\}\)$/\1/p' "$W/user-data" | head 
 bad=$(printf '%s' "$good" | sed 's/^./0/; t; s/^/0/')
 [ "$bad" = "$good" ] && bad=$(printf '%s' "$good" | sed 's/^./1/')
 sed "s/$good/$bad/" "$W/user-data" > "$W/user-data.badpin"
-bad_boot badpin "$W/user-data.badpin"
+userdata_boot badpin "$W/user-data.badpin"
 grep -q "mismatch: expected $bad, got $good" "$BADLOG" && grep -q 'http://127.0.0.1:8765/release/deb/istio-sidecar.deb' "$BADLOG" &&
 	{ ok "wrong pin at boot: cloud-init's output names the URL and both digests"; diag "$(grep -m1 mismatch "$BADLOG")"; } ||
 	{ not_ok "wrong pin at boot: the message"; diag "$(tail -n 15 "$BADLOG")"; }
@@ -347,7 +349,7 @@ umount "$W/badpin/root" "$W/badpin/layer"
 # a typo: "mdoe" for "mode" under redirect:
 sed 's/^    mode: REDIRECT/    mdoe: REDIRECT/' "$W/user-data" > "$W/user-data.typo"
 line=$(grep -n '^    mdoe: REDIRECT' "$W/user-data.typo" | cut -d: -f1)
-bad_boot typo "$W/user-data.typo"
+userdata_boot typo "$W/user-data.typo"
 grep -qE "user-data[^:]*:$line:5: .*mdoe" "$BADLOG" &&
 	{ ok "typo in user-data at boot: the error names the place (line $line, column 5) and the key"; diag "$(grep -m1 mdoe "$BADLOG")"; } ||
 	{ not_ok "typo at boot: the message"; diag "$(tail -n 10 "$BADLOG")"; }
@@ -355,6 +357,27 @@ untouched && [ $CLOUD_ST != 0 ] && ok "typo in user-data at boot: cloud-init rep
 	{ not_ok "typo at boot: what was left (cloud-init $CLOUD_ST)"; diag "$(cat "$W/typo.cloud")"; }
 ct_stop
 umount "$W/typo/root" "$W/typo/layer"
+
+# ---- 4c. multipart user-data, gzip-compressed (cloud-config/multipart) ----------------------------
+# the example's cloud-config part, pinned; beside it a script part that
+# records whether meshboot had finished when cloud-init ran it (the README
+# says: with the bare name setup.sh, after runcmd)
+mkdir -p "$W/mime"
+release_pin "$SRCDIR/cloud-config/multipart/meshboot.yaml" "$W/mime/meshboot.yaml" "$REL" "$W/rel/minisign.pub" \
+	http://127.0.0.1:8765/release || bail "cannot pin the multipart example"
+printf '#!/bin/sh\n%s status >/dev/null 2>&1; echo "meshboot-status=$?" > /var/lib/setup-part.txt\n' "$MB" > "$W/mime/setup.sh"
+(cd "$W/mime" && cloud-init devel make-mime -a meshboot.yaml:cloud-config -a setup.sh:x-shellscript > user-data &&
+	gzip -9n user-data) || bail "cannot make the multipart user-data"
+userdata_boot mime "$W/mime/user-data.gz"
+ct_exec "$MB" status > "$W/mime.status" 2>&1; st=$?
+[ $st = 0 ] && [ $CLOUD_ST = 0 ] && ct_exec systemctl is-active --quiet istio-sidecar.service &&
+	ok "multipart, gzip-compressed user-data (make-mime): cloud-init done, meshboot done, the sidecar active" ||
+	{ not_ok "multipart user-data: meshboot $st, cloud-init $CLOUD_ST"; diag "$(cat "$W/mime.status")" "$(tail -n 15 "$BADLOG")"; }
+[ "$(cat "$BR/var/lib/setup-part.txt" 2>/dev/null)" = meshboot-status=0 ] &&
+	ok "multipart: the script part setup.sh ran after meshboot had finished (runcmd first, as the example's README says)" ||
+	{ not_ok "multipart: the script part's order"; diag "$(cat "$BR/var/lib/setup-part.txt" 2>&1)"; }
+ct_stop
+umount "$W/mime/root" "$W/mime/layer"
 
 # ---- 5. the Packer path: bake, then boot with the mirror gone ------------------------------------
 P=$W/packer
