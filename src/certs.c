@@ -427,6 +427,25 @@ static int csr_sans(X509_REQ *req, GENERAL_NAMES **out, char *err, size_t errlen
 	return 0;
 }
 
+/* The CA certificate (it must be a CA) and its key (they must match). */
+static int ca_pair_load(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len, X509 **ca,
+                        EVP_PKEY **k, char *err, size_t errlen)
+{
+	int r = parse_cert("CA certificate", cert_pem, cert_len, ca, err, errlen);
+	if (r < 0)
+		return r;
+	if (!is_ca(*ca))
+		return err_fmt(err, errlen, -EBADMSG, "the CA certificate is not a CA (no basicConstraints CA:TRUE)");
+	r = parse_key("CA key", key_pem, key_len, k, err, errlen);
+	if (r < 0)
+		return r;
+	if (X509_check_private_key(*ca, *k) != 1) {
+		ERR_clear_error();
+		return err_fmt(err, errlen, -EKEYREJECTED, "the CA key does not match the CA certificate");
+	}
+	return 0;
+}
+
 int certs_sign(const char *csr_pem, size_t csr_len, const char *ca_cert_pem, size_t ca_cert_len, const char *ca_key_pem,
                size_t ca_key_len, unsigned lifetime_hours, char **chain_pem, size_t *chain_len, char *err, size_t errlen)
 {
@@ -457,18 +476,9 @@ int certs_sign(const char *csr_pem, size_t csr_len, const char *ca_cert_pem, siz
 
 	_cleanup_x509_ X509 *ca = NULL;
 	_cleanup_pkey_ EVP_PKEY *ca_key = NULL;
-	r = parse_cert("CA certificate", ca_cert_pem, ca_cert_len, &ca, err, errlen);
+	r = ca_pair_load(ca_cert_pem, ca_cert_len, ca_key_pem, ca_key_len, &ca, &ca_key, err, errlen);
 	if (r < 0)
 		return r;
-	if (!is_ca(ca))
-		return err_fmt(err, errlen, -EBADMSG, "the CA certificate is not a CA (no basicConstraints CA:TRUE)");
-	r = parse_key("CA key", ca_key_pem, ca_key_len, &ca_key, err, errlen);
-	if (r < 0)
-		return r;
-	if (X509_check_private_key(ca, ca_key) != 1) {
-		ERR_clear_error();
-		return err_fmt(err, errlen, -EKEYREJECTED, "the CA key does not match the CA certificate");
-	}
 
 	time_t now = time(NULL);
 	int c = X509_cmp_time(X509_get0_notAfter(ca), &now);
@@ -823,18 +833,9 @@ int certs_ca_pair_check(const char *cert_pem, size_t cert_len, const char *key_p
 {
 	_cleanup_x509_ X509 *ca = NULL;
 	_cleanup_pkey_ EVP_PKEY *k = NULL;
-	int r = parse_cert("CA certificate", cert_pem, cert_len, &ca, err, errlen);
+	int r = ca_pair_load(cert_pem, cert_len, key_pem, key_len, &ca, &k, err, errlen);
 	if (r < 0)
 		return r;
-	if (!is_ca(ca))
-		return err_fmt(err, errlen, -EBADMSG, "the CA certificate is not a CA (no basicConstraints CA:TRUE)");
-	r = parse_key("CA key", key_pem, key_len, &k, err, errlen);
-	if (r < 0)
-		return r;
-	if (X509_check_private_key(ca, k) != 1) {
-		ERR_clear_error();
-		return err_fmt(err, errlen, -EKEYREJECTED, "the CA key does not match the CA certificate");
-	}
 	int c = X509_cmp_time(X509_get0_notAfter(ca), &now);
 	if (c <= 0) {
 		char na[32];

@@ -270,14 +270,9 @@ int install_staging_create(const char *root, const char *prefix, const char *com
  * staging directories nobody holds, temporary links.  Best effort. */
 static void cleanup(int cdir, const char *keep1, const char *keep2)
 {
-	int fd = openat(cdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = dirfd_opendir(cdir, ".");
+	if (!d)
 		return;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;

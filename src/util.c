@@ -287,16 +287,25 @@ int dirfd_write_atomic(int dfd, const char *base, const void *data, size_t len, 
 /* Remove the temp files of base that a writer killed before its rename
  * left in dfd (".BASE.XXXXXXXX.tmp").  Writers of one file are serialised
  * (meshboot's run lock), so any such file is a dead one's.  Best effort. */
-void dirfd_tmp_stale_remove(int dfd, const char *base)
+DIR *dirfd_opendir(int dfd, const char *name)
 {
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return NULL;
 	DIR *d = fdopendir(fd);
 	if (!d) {
+		int e = errno;
 		close(fd);
-		return;
+		errno = e;
 	}
+	return d;
+}
+
+void dirfd_tmp_stale_remove(int dfd, const char *base)
+{
+	DIR *d = dirfd_opendir(dfd, ".");
+	if (!d)
+		return;
 	size_t bl = strlen(base);
 	struct dirent *de;
 	while ((de = readdir(d))) {
@@ -482,15 +491,9 @@ static int rm_rf_depth(int dfd, const char *name, unsigned depth)
 		return unlinkat(dfd, name, 0) < 0 ? (errno == ENOENT ? 0 : -errno) : 1;
 	if (depth >= RM_MAX_DEPTH)
 		return -ELOOP;
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = dirfd_opendir(dfd, name);
+	if (!d)
 		return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
 	/* Everything inside, then the directory; a second pass for what
 	 * appeared while the first ran. */
 	int r = 0;

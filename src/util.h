@@ -4,6 +4,7 @@
  * functions return >= 0 on success and a negative errno on failure. */
 #pragma once
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,6 +92,9 @@ int dirfd_write_atomic_owned(int dfd, const char *name, const void *data, size_t
  * of a writer of BASE killed before its rename.  Best effort; the atomic
  * writers call it before they write. */
 void dirfd_tmp_stale_remove(int dfd, const char *base);
+/* The directory name ("." for dfd itself) under dfd, not through a
+ * symlink, as a DIR stream; NULL with errno set on failure. */
+DIR *dirfd_opendir(int dfd, const char *name);
 
 /* Make path inside root a regular file with exactly this content, mode
  * and owner (uid/gid -1: root's default, 0): written atomically when
