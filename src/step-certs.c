@@ -291,14 +291,17 @@ static int token_load(const struct config *c, const char *root, struct buf *tok,
  * become a second instance's identity. */
 static bool key_ours(const char *root, struct certs_plan *p)
 {
-	char fp[65], why[256];
+	char why[256];
 	struct buf rec = { 0 };
 	p->key_foreign = NULL;
 	if (buf_read(&rec, root, p->key_record, false) < 0 || rec.n < 64)
 		p->key_foreign = "has no record";
-	else if (certs_key_fingerprint(p->key.p, p->key.n, fp, why, sizeof(why)) < 0 || memcmp(rec.p, fp, 64) != 0)
+	else if (certs_key_fingerprint(p->key.p, p->key.n, p->key_fp, why, sizeof(why)) < 0 ||
+	         memcmp(rec.p, p->key_fp, 64) != 0)
 		p->key_foreign = "is not the key recorded";
 	buf_free(&rec);
+	if (p->key_foreign)
+		p->key_fp[0] = '\0';
 	return !p->key_foreign;
 }
 
@@ -434,7 +437,7 @@ static int certs_prepare(const struct config *c, const char *root, const char *i
 			r = csr_build(c, p, err, errlen);
 	}
 
-	if (r == 0)
+	if (r == 0 && !p->key_fp[0])  /* a kept key's was taken by key_ours */
 		r = certs_key_fingerprint(p->key.p, p->key.n, p->key_fp, err, errlen);
 
 	/* the CSR on disk when it asks for the same (its signature differs each time) */
