@@ -56,7 +56,7 @@ MB=/usr/sbin/meshboot
 CT_NS=mbboot-ct-$$ PEER_NS=mbboot-peer-$$
 SERVERS=
 cleanup() {
-	ct_cleanup
+	ct_stop
 	for p in $SERVERS; do kill "$p" 2>/dev/null; done
 	ip netns del "$CT_NS" 2>/dev/null
 	ip netns del "$PEER_NS" 2>/dev/null
@@ -316,7 +316,7 @@ diag "$summary"
 
 # ---- 4b. bad input at boot: a wrong pin, a typo in user-data -----------------------------------------
 # userdata_boot NAME USER-DATA: a fresh root whose cloud-init runs meshboot on
-# USER-DATA; sets $BR (its root), $BADLOG (cloud-init-output.log)
+# USER-DATA; sets $BR (its root), $UDLOG (cloud-init-output.log)
 userdata_boot() {
 	net_up || bail "cannot set up the network"
 	root_make "$W/$1" "i-$1" || bail "cannot make a root"
@@ -324,7 +324,7 @@ userdata_boot() {
 	cp "$2" "$BR/var/lib/cloud/seed/nocloud/user-data"
 	boot "$W/$1" "$1" || not_ok "$1: systemd did not finish starting ($STATE)"
 	ct_exec cloud-init status --wait > "$W/$1.cloud" 2>&1; CLOUD_ST=$?
-	BADLOG=$BR/var/log/cloud-init-output.log
+	UDLOG=$BR/var/log/cloud-init-output.log
 }
 # nothing of the mesh on the host: no unit, no installed version, no key, no rule, no hosts block
 untouched() {
@@ -337,9 +337,9 @@ bad=$(printf '%s' "$good" | sed 's/^./0/; t; s/^/0/')
 [ "$bad" = "$good" ] && bad=$(printf '%s' "$good" | sed 's/^./1/')
 sed "s/$good/$bad/" "$W/user-data" > "$W/user-data.badpin"
 userdata_boot badpin "$W/user-data.badpin"
-grep -q "mismatch: expected $bad, got $good" "$BADLOG" && grep -q 'http://127.0.0.1:8765/release/deb/istio-sidecar.deb' "$BADLOG" &&
-	{ ok "wrong pin at boot: cloud-init's output names the URL and both digests"; diag "$(grep -m1 mismatch "$BADLOG")"; } ||
-	{ not_ok "wrong pin at boot: the message"; diag "$(tail -n 15 "$BADLOG")"; }
+grep -q "mismatch: expected $bad, got $good" "$UDLOG" && grep -q 'http://127.0.0.1:8765/release/deb/istio-sidecar.deb' "$UDLOG" &&
+	{ ok "wrong pin at boot: cloud-init's output names the URL and both digests"; diag "$(grep -m1 mismatch "$UDLOG")"; } ||
+	{ not_ok "wrong pin at boot: the message"; diag "$(tail -n 15 "$UDLOG")"; }
 ct_exec "$MB" status > "$W/badpin.status" 2>&1; st=$?
 [ $st = 1 ] && untouched && [ $CLOUD_ST != 0 ] &&
 	ok "wrong pin at boot: meshboot status failed (1), cloud-init reports the error ($(grep '^status' "$W/badpin.cloud")), nothing of the mesh on the host" ||
@@ -350,9 +350,9 @@ umount "$W/badpin/root" "$W/badpin/layer"
 sed 's/^    mode: REDIRECT/    mdoe: REDIRECT/' "$W/user-data" > "$W/user-data.typo"
 line=$(grep -n '^    mdoe: REDIRECT' "$W/user-data.typo" | cut -d: -f1)
 userdata_boot typo "$W/user-data.typo"
-grep -qE "user-data[^:]*:$line:5: .*mdoe" "$BADLOG" &&
-	{ ok "typo in user-data at boot: the error names the place (line $line, column 5) and the key"; diag "$(grep -m1 mdoe "$BADLOG")"; } ||
-	{ not_ok "typo at boot: the message"; diag "$(tail -n 10 "$BADLOG")"; }
+grep -qE "user-data[^:]*:$line:5: .*mdoe" "$UDLOG" &&
+	{ ok "typo in user-data at boot: the error names the place (line $line, column 5) and the key"; diag "$(grep -m1 mdoe "$UDLOG")"; } ||
+	{ not_ok "typo at boot: the message"; diag "$(tail -n 10 "$UDLOG")"; }
 untouched && [ $CLOUD_ST != 0 ] && ok "typo in user-data at boot: cloud-init reports the error, nothing of the mesh on the host" ||
 	{ not_ok "typo at boot: what was left (cloud-init $CLOUD_ST)"; diag "$(cat "$W/typo.cloud")"; }
 ct_stop
@@ -372,7 +372,7 @@ userdata_boot mime "$W/mime/user-data.gz"
 ct_exec "$MB" status > "$W/mime.status" 2>&1; st=$?
 [ $st = 0 ] && [ $CLOUD_ST = 0 ] && ct_exec systemctl is-active --quiet istio-sidecar.service &&
 	ok "multipart, gzip-compressed user-data (make-mime): cloud-init done, meshboot done, the sidecar active" ||
-	{ not_ok "multipart user-data: meshboot $st, cloud-init $CLOUD_ST"; diag "$(cat "$W/mime.status")" "$(tail -n 15 "$BADLOG")"; }
+	{ not_ok "multipart user-data: meshboot $st, cloud-init $CLOUD_ST"; diag "$(cat "$W/mime.status")" "$(tail -n 15 "$UDLOG")"; }
 [ "$(cat "$BR/var/lib/setup-part.txt" 2>/dev/null)" = meshboot-status=0 ] &&
 	ok "multipart: the script part setup.sh ran after meshboot had finished (runcmd first, as the example's README says)" ||
 	{ not_ok "multipart: the script part's order"; diag "$(cat "$BR/var/lib/setup-part.txt" 2>&1)"; }

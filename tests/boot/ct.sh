@@ -26,7 +26,6 @@
 #   ct_stop               power the container off (SIGRTMIN+4 to its PID 1);
 #                         after 30 s, kill everything in its cgroup and
 #                         return 1
-#   ct_cleanup            stop a running container, remove its cgroup
 
 CT_INIT=${CT_INIT:-$(dirname "${BASH_SOURCE[0]}")/ct-init}
 CT_PID= CT_UNSHARE= CT_CG= CT_N=0
@@ -133,4 +132,3 @@ ct_stop() {
 	return $forced
 }
 
-ct_cleanup() { ct_stop; }
